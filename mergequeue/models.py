@@ -1,0 +1,285 @@
+"""Database models: installations, repositories, pull requests, queue entries, deliveries.
+
+Ids that GitHub assigns (installation, repository) are the primary keys, so a webhook
+can refer to a row without a lookup. Times are timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC in and out, on every database (SQLite stores no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _str_enum(enum_class: type[enum.StrEnum]) -> Enum:
+    # Stored as plain strings (no native enum type), so adding a state needs no ALTER TYPE.
+    return Enum(
+        enum_class,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime()}  # noqa: RUF012
+
+
+class Installation(Base):
+    __tablename__ = "installations"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    account_login: Mapped[str] = mapped_column(String(255))
+    suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    repositories: Mapped[list[Repository]] = relationship(back_populates="installation")
+
+
+class Repository(Base):
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    installation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("installations.id", ondelete="SET NULL"), index=True
+    )
+    owner: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str] = mapped_column(String(255))
+    default_branch: Mapped[str] = mapped_column(String(255), default="main")
+    # Per-repository queue settings; NULL means "the environment's default".
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    queue_label: Mapped[str | None] = mapped_column(String(255))
+    merge_method: Mapped[str | None] = mapped_column(String(16))
+    required_checks: Mapped[list[str] | None] = mapped_column(JSON)
+    ci_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
+
+    installation: Mapped[Installation | None] = relationship(back_populates="repositories")
+    pull_requests: Mapped[list[PullRequest]] = relationship(back_populates="repository")
+
+    __table_args__ = (UniqueConstraint("owner", "name", name="uq_repositories_owner_name"),)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+class PullRequestState(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+    MERGED = "merged"
+
+
+class PullRequest(Base):
+    __tablename__ = "pull_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(255), default="")
+    head_sha: Mapped[str] = mapped_column(String(64), default="")
+    head_ref: Mapped[str] = mapped_column(String(255), default="")
+    base_ref: Mapped[str] = mapped_column(String(255), default="")
+    state: Mapped[PullRequestState] = mapped_column(
+        Enum(
+            PullRequestState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=PullRequestState.OPEN,
+    )
+    labels: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # GitHub's own updated_at of the snapshot we hold: an older delivery processed late
+    # must not overwrite a newer one.
+    github_updated_at: Mapped[datetime | None] = mapped_column()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    repository: Mapped[Repository] = relationship(back_populates="pull_requests")
+
+    __table_args__ = (
+        UniqueConstraint("repository_id", "number", name="uq_pull_requests_repository_number"),
+    )
+
+
+class QueueEntryState(enum.StrEnum):
+    QUEUED = "queued"
+    MERGED = "merged"
+    DEQUEUED = "dequeued"
+
+
+class QueueEntry(Base):
+    """One stay of a pull request in its repository's queue (kept after it ends, as history)."""
+
+    __tablename__ = "queue_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    pull_request_id: Mapped[int] = mapped_column(
+        ForeignKey("pull_requests.id", ondelete="CASCADE"), index=True
+    )
+    base_ref: Mapped[str] = mapped_column(String(255))
+    state: Mapped[QueueEntryState] = mapped_column(
+        Enum(
+            QueueEntryState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=QueueEntryState.QUEUED,
+    )
+    # What the queue is doing with the head entry, for the API (e.g. "waiting_for_checks").
+    status: Mapped[str] = mapped_column(String(32), default="waiting")
+    status_detail: Mapped[str | None] = mapped_column(Text)
+    # The head sha the entry waits on for checks, since when (the CI timeout counts from
+    # there), and the head an update-branch was asked for (so it is asked once).
+    waiting_sha: Mapped[str | None] = mapped_column(String(64))
+    waiting_since: Mapped[datetime | None] = mapped_column()
+    updated_from_sha: Mapped[str | None] = mapped_column(String(64))
+    enqueued_by: Mapped[str | None] = mapped_column(String(255))
+    enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    dequeue_reason: Mapped[str | None] = mapped_column(String(64))
+
+    pull_request: Mapped[PullRequest] = relationship()
+
+    __table_args__ = (
+        # At most one live stay per pull request; history rows are not constrained.
+        Index(
+            "uq_queue_entries_live_pull_request",
+            "pull_request_id",
+            unique=True,
+            sqlite_where=text("state = 'queued'"),
+            postgresql_where=text("state = 'queued'"),
+        ),
+        Index("ix_queue_entries_order", "repository_id", "base_ref", "state", "enqueued_at", "id"),
+    )
+
+
+class DeliveryState(enum.StrEnum):
+    RECEIVED = "received"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class WebhookDelivery(Base):
+    """The durable inbox: a delivery is stored here before GitHub gets its answer."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # X-GitHub-Delivery
+    event: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str | None] = mapped_column(String(64))
+    installation_id: Mapped[int | None] = mapped_column(BigInteger)
+    repository_full_name: Mapped[str | None] = mapped_column(String(512))
+    # The body exactly as received, so it can be re-read (and re-verified) later.
+    payload: Mapped[str] = mapped_column(Text)
+    state: Mapped[DeliveryState] = mapped_column(
+        Enum(
+            DeliveryState,
+            native_enum=False,
+            length=16,
+            values_callable=lambda e: [m.value for m in e],
+        ),
+        default=DeliveryState.RECEIVED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # When the last processing attempt started: one stalled long after that (its worker
+    # died) is enqueued again by the sweeper.
+    attempted_at: Mapped[datetime | None] = mapped_column()
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (Index("ix_webhook_deliveries_state_received", "state", "received_at"),)
+
+
+class CheckKind(enum.StrEnum):
+    CHECK_RUN = "check_run"
+    STATUS = "status"
+
+
+class CheckResult(Base):
+    """The latest result of one check (a check run's name or a status context) on a commit."""
+
+    __tablename__ = "check_results"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    sha: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[CheckKind] = mapped_column(_str_enum(CheckKind))
+    # GitHub's id of the run or status: a re-run gets a higher id and supersedes the old one.
+    github_id: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(32))  # queued / in_progress / completed
+    conclusion: Mapped[str | None] = mapped_column(String(32))  # success, failure, ...
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint(
+            "repository_id", "sha", "name", name="uq_check_results_repository_sha_name"
+        ),
+    )

@@ -1,0 +1,67 @@
+"""Read-side domain functions used by the APIs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mergequeue.models import PullRequest, QueueEntry, QueueEntryState, Repository
+
+
+@dataclass(frozen=True)
+class QueuedPullRequest:
+    position: int
+    number: int
+    title: str
+    author: str
+    base_ref: str
+    head_sha: str
+    status: str
+    status_detail: str | None
+    enqueued_at: datetime
+
+
+async def list_repositories(*, session: AsyncSession) -> Sequence[Repository]:
+    result = await session.scalars(select(Repository).order_by(Repository.owner, Repository.name))
+    return result.all()
+
+
+async def find_repository(*, session: AsyncSession, owner: str, name: str) -> Repository | None:
+    return await session.scalar(
+        select(Repository).where(Repository.owner == owner, Repository.name == name)
+    )
+
+
+async def read_queue(*, session: AsyncSession, repository: Repository) -> list[QueuedPullRequest]:
+    """The live queue in merge order: per base branch, first in first out."""
+    rows = await session.execute(
+        select(QueueEntry, PullRequest)
+        .join(PullRequest, QueueEntry.pull_request_id == PullRequest.id)
+        .where(
+            QueueEntry.repository_id == repository.id,
+            QueueEntry.state == QueueEntryState.QUEUED,
+        )
+        .order_by(QueueEntry.base_ref, QueueEntry.enqueued_at, QueueEntry.id)
+    )
+    queue: list[QueuedPullRequest] = []
+    positions: dict[str, int] = {}
+    for entry, pr in rows.tuples():
+        positions[entry.base_ref] = positions.get(entry.base_ref, 0) + 1
+        queue.append(
+            QueuedPullRequest(
+                position=positions[entry.base_ref],
+                number=pr.number,
+                title=pr.title,
+                author=pr.author,
+                base_ref=entry.base_ref,
+                head_sha=pr.head_sha,
+                status=entry.status,
+                status_detail=entry.status_detail,
+                enqueued_at=entry.enqueued_at,
+            )
+        )
+    return queue

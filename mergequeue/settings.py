@@ -1,0 +1,264 @@
+"""The one settings object: every environment variable of CONTRACT.md section 2.
+
+Built once by each process's entry point (`api.main`, `jobs`, `migrations/env.py`) and
+passed explicitly from there. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class MergeMethod(StrEnum):
+    MERGE = "merge"
+    SQUASH = "squash"
+    REBASE = "rebase"
+
+
+class ConfigError(Exception):
+    """Bad configuration, described in one line naming the variable(s)."""
+
+
+def _strict_bool(value: object) -> object:
+    # pydantic would also take "on", "t", "y"...; the contract promises exactly these six.
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ValueError(f"expected true/false/1/0/yes/no, got {value!r}")
+    return value
+
+
+def _comma_list(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _port(value: int) -> int:
+    if not 1 <= value <= 65535:
+        raise ValueError(f"expected a TCP port 1-65535, got {value}")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=True, extra="ignore", frozen=True, validate_default=True
+    )
+
+    DATABASE_URL: str = "sqlite+aiosqlite:///./mergequeue.db"
+    REDIS_URL: str = "redis://localhost:6379/0"
+
+    SERVE_PROMETHEUS_ENDPOINT: bool = False
+    PROMETHEUS_PORT: int = 8491
+    ENABLE_DB_METRICS: bool = False
+    WEB_PROMETHEUS_PORT: int | None = None
+    PROMETHEUS_BASIC_AUTH_USERNAME: str | None = None
+    PROMETHEUS_BASIC_AUTH_PASSWORD: SecretStr | None = None
+    DEBUG_ALLOWED_NETWORKS: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
+    PROMETHEUS_MULTIPROC_DIR: Path | None = None
+
+    GITHUB_API_URL: str = "https://api.github.com"
+    GITHUB_APP_ID: int | None = None
+    GITHUB_APP_PRIVATE_KEY: SecretStr | None = None
+    GITHUB_APP_PRIVATE_KEY_PATH: Path | None = None
+    GITHUB_TOKEN: SecretStr | None = None
+    GITHUB_WEBHOOK_SECRET: SecretStr | None = None
+
+    API_TOKENS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    QUEUE_LABEL: str = "mergequeue"
+    MERGE_METHOD: MergeMethod = MergeMethod.SQUASH
+
+    # Not in the contract's table, but operators need to tune them; documented in the README.
+    LOG_LEVEL: str = "INFO"
+    LOG_FORMAT: str = "auto"
+    # Off by default: the schema is no secret, but introspection helps probing clients.
+    GRAPHQL_INTROSPECTION: bool = False
+
+    @field_validator(
+        "SERVE_PROMETHEUS_ENDPOINT", "ENABLE_DB_METRICS", "GRAPHQL_INTROSPECTION", mode="before"
+    )
+    @classmethod
+    def _bools(cls, value: object) -> object:
+        return _strict_bool(value)
+
+    @field_validator("PROMETHEUS_PORT", "WEB_PROMETHEUS_PORT")
+    @classmethod
+    def _ports(cls, value: int | None) -> int | None:
+        return None if value is None else _port(value)
+
+    @field_validator("WEB_PROMETHEUS_PORT", "GITHUB_APP_ID", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("API_TOKENS", mode="before")
+    @classmethod
+    def _tokens(cls, value: object) -> object:
+        return _comma_list(value)
+
+    @field_validator("DEBUG_ALLOWED_NETWORKS", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        items = _comma_list(value)
+        if not isinstance(items, list):
+            return items
+        networks: list[IPNetwork] = []
+        for item in items:
+            try:
+                networks.append(ipaddress.ip_network(str(item), strict=False))
+            except ValueError:
+                raise ValueError(f"{item!r} is not a CIDR network such as 10.0.0.0/8") from None
+        return networks
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        drivers = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
+        if not value.startswith(drivers):
+            raise ValueError(
+                "expected an async SQLAlchemy URL starting with "
+                "sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected a redis://, rediss:// or unix:// URL")
+        return value
+
+    @field_validator("GITHUB_API_URL")
+    @classmethod
+    def _github_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("QUEUE_LABEL")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value.strip()
+
+    @field_validator("LOG_FORMAT")
+    @classmethod
+    def _log_format(cls, value: str) -> str:
+        if value.lower() not in {"auto", "json", "text"}:
+            raise ValueError("expected auto, json or text")
+        return value.lower()
+
+    @field_validator("LOG_LEVEL")
+    @classmethod
+    def _log_level(cls, value: str) -> str:
+        if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Settings:
+        user, password = self.PROMETHEUS_BASIC_AUTH_USERNAME, self.PROMETHEUS_BASIC_AUTH_PASSWORD
+        if bool(user) != bool(password and password.get_secret_value()):
+            raise ValueError(
+                "PROMETHEUS_BASIC_AUTH_USERNAME and PROMETHEUS_BASIC_AUTH_PASSWORD "
+                "must be set together (or neither)"
+            )
+        if self.GITHUB_APP_PRIVATE_KEY and self.GITHUB_APP_PRIVATE_KEY_PATH:
+            raise ValueError("set GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_PATH, not both")
+        has_key = bool(self.GITHUB_APP_PRIVATE_KEY or self.GITHUB_APP_PRIVATE_KEY_PATH)
+        if self.GITHUB_APP_ID is not None and not has_key:
+            raise ValueError(
+                "GITHUB_APP_ID is set but neither GITHUB_APP_PRIVATE_KEY "
+                "nor GITHUB_APP_PRIVATE_KEY_PATH is"
+            )
+        if has_key and self.GITHUB_APP_ID is None:
+            raise ValueError("a GitHub App private key is set but GITHUB_APP_ID is not")
+        path = self.GITHUB_APP_PRIVATE_KEY_PATH
+        if path is not None and not path.is_file():
+            raise ValueError(f"GITHUB_APP_PRIVATE_KEY_PATH: no readable file at {path}")
+        return self
+
+    # -- derived views -----------------------------------------------------------------
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        if self.PROMETHEUS_BASIC_AUTH_USERNAME and self.PROMETHEUS_BASIC_AUTH_PASSWORD:
+            return (
+                self.PROMETHEUS_BASIC_AUTH_USERNAME,
+                self.PROMETHEUS_BASIC_AUTH_PASSWORD.get_secret_value(),
+            )
+        return None
+
+    @property
+    def api_tokens(self) -> frozenset[str]:
+        return frozenset(token.get_secret_value() for token in self.API_TOKENS)
+
+    @property
+    def web_metrics_on_main_port(self) -> bool:
+        # A separate port takes over: the contract says "instead of the main port".
+        return self.SERVE_PROMETHEUS_ENDPOINT and self.WEB_PROMETHEUS_PORT is None
+
+    def github_private_key(self) -> str | None:
+        if self.GITHUB_APP_PRIVATE_KEY is not None:
+            return self.GITHUB_APP_PRIVATE_KEY.get_secret_value()
+        if self.GITHUB_APP_PRIVATE_KEY_PATH is not None:
+            return self.GITHUB_APP_PRIVATE_KEY_PATH.read_text()
+        return None
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from `environ` (the process environment when None).
+
+    Raises ConfigError with one line naming every bad variable.
+    """
+    try:
+        if environ is None:
+            return Settings()
+        # Passing values as init kwargs runs the same validators as the environment does.
+        known = {name: environ[name] for name in Settings.model_fields if name in environ}
+        return Settings(**known)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _describe(exc: ValidationError) -> str:
+    problems: list[str] = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        given: Any = error.get("input")
+        if location:
+            detail = message
+            if not isinstance(given, dict) and "got" not in message and given is not None:
+                detail = f"{message} (got {_redact(location, given)!r})"
+            problems.append(f"{location}: {detail}")
+        else:
+            problems.append(message)
+    return "; ".join(problems)
+
+
+def _redact(variable: str, value: object) -> object:
+    secretish = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL", "REDIS_URL")
+    return "<redacted>" if any(word in variable for word in secretish) else value
