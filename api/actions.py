@@ -1,0 +1,131 @@
+"""What the REST and GraphQL APIs do to a queue: one place, so both behave the same.
+
+Each mutation runs the queue command, commits, then wakes the repository's queue (after
+the commit, so the worker reads what was written). Lookups raise `Unknown`; the queue
+commands raise their `QueueError`s; each API maps them to its own error shape.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mergequeue import reads
+from mergequeue.models import Repository
+from mergequeue.queue import commands
+from mergequeue.queue.commands import UNSET, AlreadyQueued, EntryStatus, QueueError, Unset
+from mergequeue.tasks import TaskQueue
+
+log = logging.getLogger("mergequeue.api")
+
+API_ACTOR = "api"
+DEQUEUE_REASON = "api"
+
+
+class Unknown(LookupError):
+    """No such repository, or a pull request the queue has never seen."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+async def repository(*, session: AsyncSession, owner: str, name: str) -> Repository:
+    found = await reads.find_repository(session=session, owner=owner, name=name)
+    if found is None:
+        raise Unknown(f"repository {owner}/{name} is not known")
+    return found
+
+
+async def pull_request_status(
+    *, session: AsyncSession, repository: Repository, number: int
+) -> EntryStatus:
+    status = await commands.entry_status(session=session, repository=repository, number=number)
+    if status is None:
+        raise Unknown(f"pull request #{number} is not known in {repository.full_name}")
+    return status
+
+
+async def enqueue(
+    *, session: AsyncSession, tasks: TaskQueue, repository: Repository, number: int
+) -> EntryStatus:
+    try:
+        await commands.enqueue(session=session, repository=repository, number=number, by=API_ACTOR)
+        await session.commit()
+    except IntegrityError:
+        # A concurrent enqueue of the same pull request won the unique index.
+        await session.rollback()
+        raise AlreadyQueued(f"pull request #{number} is already queued") from None
+    except QueueError:
+        # Nothing half-done may ride along with a later commit in the same session (a
+        # GraphQL request can carry several mutations).
+        await session.rollback()
+        raise
+    log.info("enqueued through the API", extra={"repository": repository.full_name, "pr": number})
+    await _wake(tasks, repository)
+    return await pull_request_status(session=session, repository=repository, number=number)
+
+
+async def dequeue(
+    *, session: AsyncSession, tasks: TaskQueue, repository: Repository, number: int
+) -> EntryStatus:
+    try:
+        await commands.dequeue(
+            session=session, repository=repository, number=number, reason=DEQUEUE_REASON
+        )
+    except QueueError:
+        await session.rollback()
+        raise
+    await session.commit()
+    log.info("dequeued through the API", extra={"repository": repository.full_name, "pr": number})
+    # The next pull request may now be at the head.
+    await _wake(tasks, repository)
+    return await pull_request_status(session=session, repository=repository, number=number)
+
+
+async def set_paused(
+    *, session: AsyncSession, tasks: TaskQueue, repository: Repository, paused: bool
+) -> Repository:
+    await commands.set_paused(session=session, repository=repository, paused=paused)
+    await session.commit()
+    log.info(
+        "paused through the API" if paused else "resumed through the API",
+        extra={"repository": repository.full_name},
+    )
+    if not paused:
+        await _wake(tasks, repository)
+    return repository
+
+
+async def update_settings(
+    *,
+    session: AsyncSession,
+    tasks: TaskQueue,
+    repository: Repository,
+    queue_label: str | Unset | None = UNSET,
+    merge_method: str | Unset | None = UNSET,
+    required_checks: list[str] | Unset | None = UNSET,
+    ci_timeout_seconds: int | Unset | None = UNSET,
+) -> Repository:
+    """Change a repository's queue settings (None resets one to its default); raises
+    `commands.InvalidSettings` before changing anything when a value is out of range."""
+    await commands.update_settings(
+        session=session,
+        repository=repository,
+        queue_label=queue_label,
+        merge_method=merge_method,
+        required_checks=required_checks,
+        ci_timeout_seconds=ci_timeout_seconds,
+    )
+    await session.commit()
+    log.info("settings changed through the API", extra={"repository": repository.full_name})
+    # A new merge method, required checks or timeout can change what the head's turn needs.
+    await _wake(tasks, repository)
+    return repository
+
+
+async def _wake(tasks: TaskQueue, repository: Repository) -> None:
+    if not await tasks.wake_queue(repository.id):
+        # Committed anyway: the worker's periodic reconciliation picks the queue up.
+        log.warning("could not wake the queue", extra={"repository": repository.full_name})

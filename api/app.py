@@ -1,0 +1,129 @@
+"""Assembles the FastAPI application from settings. No module-level app or engine here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+from api.debug_guard import DebugNetworkGuard
+from api.graphql import route as graphql
+from api.routes import health, metrics, queue, repos, webhook
+from mergequeue.db import create_database
+from mergequeue.settings import Settings
+from mergequeue.tasks import TaskQueue
+from mergequeue.version import build_version
+from observability import multiprocess
+from observability.db import install_query_timing
+from observability.exposition import WEB_METRICS_PATH
+from observability.http import HTTPMetricsMiddleware
+from observability.listener import MetricsListener
+from observability.metrics import BUILD_INFO
+from observability.request_id import RequestIdMiddleware
+
+log = logging.getLogger("mergequeue.web")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.PROMETHEUS_MULTIPROC_DIR is not None:
+            multiprocess.join_run(settings.PROMETHEUS_MULTIPROC_DIR)
+        database = create_database(settings.DATABASE_URL)
+        if settings.ENABLE_DB_METRICS:
+            install_query_timing(database.engine)
+        app.state.database = database
+        app.state.tasks = TaskQueue(settings.REDIS_URL)
+        listener = None
+        if settings.WEB_PROMETHEUS_PORT is not None:
+            listener = MetricsListener(
+                host="0.0.0.0",
+                port=settings.WEB_PROMETHEUS_PORT,
+                credentials=settings.basic_auth,
+                multiproc_dir=settings.PROMETHEUS_MULTIPROC_DIR,
+                reuse_port=True,
+            )
+            listener.start()
+        BUILD_INFO.labels(build_version()).set(1)
+        log.info(
+            "web started",
+            extra={
+                "version": build_version(),
+                "metrics": _where_metrics(settings),
+                "db_metrics": settings.ENABLE_DB_METRICS,
+            },
+        )
+        try:
+            yield
+        finally:
+            if listener is not None:
+                listener.stop()
+            await app.state.tasks.close()
+            await database.dispose()
+            if settings.PROMETHEUS_MULTIPROC_DIR is not None:
+                multiprocess.leave_run(settings.PROMETHEUS_MULTIPROC_DIR)
+
+    app = FastAPI(
+        title="mergequeue",
+        version=build_version(),
+        description="A self-hosted GitHub merge queue.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    app.include_router(health.router)
+    app.include_router(repos.router)
+    app.include_router(queue.router)
+    app.include_router(graphql.router)
+    app.include_router(webhook.router)
+    if settings.web_metrics_on_main_port:
+        app.include_router(metrics.router)
+
+    app.add_exception_handler(HTTPException, _undecodable_body)
+    app.add_exception_handler(OperationalError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+
+    # Added innermost first; the request id wraps everything so logs and exemplars carry it.
+    excluded = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
+    app.add_middleware(HTTPMetricsMiddleware, excluded_paths=excluded)
+    if settings.DEBUG_ALLOWED_NETWORKS:
+        app.add_middleware(DebugNetworkGuard, networks=settings.DEBUG_ALLOWED_NETWORKS)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def _where_metrics(settings: Settings) -> str:
+    if settings.WEB_PROMETHEUS_PORT is not None:
+        return f":{settings.WEB_PROMETHEUS_PORT}/metrics"
+    if settings.SERVE_PROMETHEUS_ENDPOINT:
+        return WEB_METRICS_PATH
+    return "off"
+
+
+async def _undecodable_body(request: Request, exc: Exception) -> Response:
+    # FastAPI answers a JSON body that is not UTF-8 with a bare 400 (a Starlette
+    # HTTPException) that no operation documents, as schemathesis found; bad input is a
+    # 422 like any other malformed JSON. Every other HTTPException is answered as before.
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+        error = {"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error"}
+        invalid = RequestValidationError([{**error, "input": {}, "ctx": {"error": "not UTF-8"}}])
+        return await request_validation_exception_handler(request, invalid)
+    return await http_exception_handler(request, exc)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not isinstance(exc, OperationalError | InterfaceError):
+        raise exc
+    log.warning("database unavailable: %s", type(exc).__name__)
+    return JSONResponse({"detail": "database unavailable"}, status_code=503)

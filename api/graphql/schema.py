@@ -1,0 +1,277 @@
+"""The executable schema: `schema.graphql` bound to resolvers over the same domain functions
+as the REST API (`api.actions`, `mergequeue.reads`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from importlib.resources import files
+from typing import Any
+
+from ariadne import MutationType, ObjectType, QueryType, ScalarType, make_executable_schema
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
+from pydantic import TypeAdapter
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api import actions
+from api.schemas import MAX_NUMBER
+from mergequeue import reads
+from mergequeue.models import Repository
+from mergequeue.queue.commands import (
+    DEFAULT_CI_TIMEOUT_SECONDS,
+    AlreadyQueued,
+    EntryStatus,
+    InvalidSettings,
+    NotOpen,
+    NotQueued,
+    QueueError,
+)
+from mergequeue.settings import Settings
+from mergequeue.tasks import TaskQueue
+
+log = logging.getLogger("mergequeue.graphql")
+
+TYPE_DEFS = files("api.graphql").joinpath("schema.graphql").read_text(encoding="utf-8")
+
+
+@dataclass
+class Context:
+    """One request's context. Sibling fields resolve concurrently, so the one session is
+    handed out under a lock (an AsyncSession must not run two statements at once)."""
+
+    session: AsyncSession
+    tasks: TaskQueue
+    settings: Settings
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @asynccontextmanager
+    async def db(self) -> AsyncIterator[AsyncSession]:
+        async with self.lock:
+            yield self.session
+
+
+Info = GraphQLResolveInfo["Context"]
+
+
+def _context(info: Info) -> Context:
+    return info.context
+
+
+_ERROR_CODES: list[tuple[type[Exception], str]] = [
+    (actions.Unknown, "NOT_FOUND"),
+    (AlreadyQueued, "ALREADY_QUEUED"),
+    (NotOpen, "NOT_OPEN"),
+    (NotQueued, "NOT_QUEUED"),
+    (QueueError, "QUEUE_ERROR"),
+    (InvalidSettings, "BAD_INPUT"),
+]
+
+
+@contextmanager
+def _domain_errors() -> Iterator[None]:
+    try:
+        yield
+    except (actions.Unknown, QueueError, InvalidSettings) as exc:
+        code = next(code for kind, code in _ERROR_CODES if isinstance(exc, kind))
+        raise GraphQLError(str(exc), extensions={"code": code}) from None
+
+
+def _check_number(number: int) -> None:
+    # Int is 32-bit in GraphQL, so only the lower bound is left to check.
+    if not 1 <= number <= MAX_NUMBER:
+        raise GraphQLError(
+            f"number must be a positive pull request number, got {number}",
+            extensions={"code": "BAD_INPUT"},
+        )
+
+
+def _status(status: EntryStatus, repository: Repository) -> dict[str, Any]:
+    return {**asdict(status), "repository": repository}
+
+
+# -- scalars ---------------------------------------------------------------------------
+
+datetime_scalar = ScalarType("DateTime")
+_DATETIME = TypeAdapter(datetime)
+
+
+@datetime_scalar.serializer
+def serialize_datetime(value: datetime) -> Any:
+    # Exactly as pydantic writes it in the REST API, so both APIs agree to the character.
+    return _DATETIME.dump_python(value, mode="json")
+
+
+# -- queries ---------------------------------------------------------------------------
+
+query = QueryType()
+
+
+@query.field("repositories")
+async def resolve_repositories(_: None, info: Info) -> list[Repository]:
+    async with _context(info).db() as session:
+        return list(await reads.list_repositories(session=session))
+
+
+@query.field("repository")
+async def resolve_repository(_: None, info: Info, owner: str, name: str) -> Repository | None:
+    async with _context(info).db() as session:
+        return await reads.find_repository(session=session, owner=owner, name=name)
+
+
+@query.field("pullRequestStatus")
+async def resolve_pull_request_status(
+    _: None, info: Info, owner: str, name: str, number: int
+) -> dict[str, Any] | None:
+    _check_number(number)
+    async with _context(info).db() as session:
+        try:
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            status = await actions.pull_request_status(
+                session=session, repository=repository, number=number
+            )
+        except actions.Unknown:
+            return None
+    return _status(status, repository)
+
+
+# -- mutations -------------------------------------------------------------------------
+
+mutation = MutationType()
+
+
+@mutation.field("enqueue")
+async def resolve_enqueue(
+    _: None, info: Info, owner: str, name: str, number: int
+) -> dict[str, Any]:
+    _check_number(number)
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            status = await actions.enqueue(
+                session=session, tasks=context.tasks, repository=repository, number=number
+            )
+    return _status(status, repository)
+
+
+@mutation.field("dequeue")
+async def resolve_dequeue(
+    _: None, info: Info, owner: str, name: str, number: int
+) -> dict[str, Any]:
+    _check_number(number)
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            status = await actions.dequeue(
+                session=session, tasks=context.tasks, repository=repository, number=number
+            )
+    return _status(status, repository)
+
+
+async def _set_paused(info: Info, owner: str, name: str, paused: bool) -> Repository:
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            return await actions.set_paused(
+                session=session, tasks=context.tasks, repository=repository, paused=paused
+            )
+
+
+@mutation.field("pause")
+async def resolve_pause(_: None, info: Info, owner: str, name: str) -> Repository:
+    return await _set_paused(info, owner, name, True)
+
+
+@mutation.field("resume")
+async def resolve_resume(_: None, info: Info, owner: str, name: str) -> Repository:
+    return await _set_paused(info, owner, name, False)
+
+
+@mutation.field("updateRepositorySettings")
+async def resolve_update_repository_settings(
+    _: None, info: Info, owner: str, name: str, settings: dict[str, Any]
+) -> Repository:
+    # The input's keys are snake_case already (convert_names_case); an omitted field is
+    # absent, an explicit null is None: exactly update_settings' UNSET and None.
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            return await actions.update_settings(
+                session=session, tasks=context.tasks, repository=repository, **settings
+            )
+
+
+# -- objects ---------------------------------------------------------------------------
+
+repository_type = ObjectType("Repository")
+
+
+@repository_type.field("id")
+def resolve_repository_id(repository: Repository, _: Info) -> str:
+    return str(repository.id)
+
+
+@repository_type.field("queueLabel")
+def resolve_queue_label(repository: Repository, info: Info) -> str:
+    return repository.queue_label or _context(info).settings.QUEUE_LABEL
+
+
+@repository_type.field("mergeMethod")
+def resolve_merge_method(repository: Repository, info: Info) -> str:
+    return repository.merge_method or _context(info).settings.MERGE_METHOD.value
+
+
+@repository_type.field("requiredChecks")
+def resolve_required_checks(repository: Repository, _: Info) -> list[str] | None:
+    return repository.required_checks or None
+
+
+@repository_type.field("ciTimeoutSeconds")
+def resolve_ci_timeout_seconds(repository: Repository, _: Info) -> int:
+    return repository.ci_timeout_seconds or DEFAULT_CI_TIMEOUT_SECONDS
+
+
+@repository_type.field("queue")
+async def resolve_queue(repository: Repository, info: Info) -> list[dict[str, Any]]:
+    async with _context(info).db() as session:
+        entries = await reads.read_queue(session=session, repository=repository)
+    return [{**asdict(entry), "repository": repository} for entry in entries]
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def format_error(error: GraphQLError, debug: bool = False) -> dict[str, Any]:
+    """Domain and validation errors keep their message; anything unexpected is logged
+    and answered without internals (no SQL or stack in a client's error)."""
+    original = error.original_error
+    if original is not None and not isinstance(original, GraphQLError):
+        if isinstance(original, OperationalError | InterfaceError | ConnectionError):
+            message, code = "database unavailable", "UNAVAILABLE"
+            log.warning("GraphQL field failed: database unavailable")
+        else:
+            message, code = "internal error", "INTERNAL"
+            log.error("GraphQL field failed", exc_info=original)
+        error = GraphQLError(message, error.nodes, path=error.path, extensions={"code": code})
+    formatted: dict[str, Any] = error.formatted  # type: ignore[assignment]
+    return formatted
+
+
+def build_schema() -> GraphQLSchema:
+    schema: GraphQLSchema = make_executable_schema(
+        TYPE_DEFS,
+        query,
+        mutation,
+        repository_type,
+        datetime_scalar,
+        convert_names_case=True,
+    )
+    return schema

@@ -1,0 +1,30 @@
+"""`GET /debug/metrics`: the Flask-era exposition path on the main port.
+
+Registered only when SERVE_PROMETHEUS_ENDPOINT is on (otherwise the path is a plain
+404), at exactly this path (a mount would redirect). Rendering runs in a thread.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import SettingsDep
+from observability.exposition import AUTH_CHALLENGE, WEB_METRICS_PATH, basic_auth_ok, render
+
+router = APIRouter()
+
+
+@router.get(WEB_METRICS_PATH, include_in_schema=False)
+async def metrics(request: Request, settings: SettingsDep) -> Response:
+    if not basic_auth_ok(request.headers.get("authorization"), settings.basic_auth):
+        return Response(
+            "Unauthorized\n",
+            status_code=401,
+            media_type="text/plain",
+            headers={"WWW-Authenticate": AUTH_CHALLENGE},
+        )
+    body, content_type = await run_in_threadpool(
+        render, request.headers.get("accept"), settings.PROMETHEUS_MULTIPROC_DIR
+    )
+    return Response(body, media_type=None, headers={"Content-Type": content_type})

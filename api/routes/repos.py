@@ -1,0 +1,71 @@
+"""`/api/v1/repos`: repositories and their queues."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, status
+
+from api.deps import SessionDep, SettingsDep, require_api_token
+from api.schemas import ErrorOut, QueueEntryOut, QueueOut, RepositoryOut
+from mergequeue import reads
+from mergequeue.models import Repository
+from mergequeue.queue.commands import DEFAULT_CI_TIMEOUT_SECONDS
+from mergequeue.settings import Settings
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["repositories"],
+    dependencies=[Depends(require_api_token)],
+    responses={401: {"model": ErrorOut, "description": "missing or invalid bearer token"}},
+)
+
+
+def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
+    return RepositoryOut(
+        id=repo.id,
+        owner=repo.owner,
+        name=repo.name,
+        full_name=repo.full_name,
+        default_branch=repo.default_branch,
+        paused=repo.paused,
+        queue_label=repo.queue_label or settings.QUEUE_LABEL,
+        merge_method=repo.merge_method or settings.MERGE_METHOD.value,
+        required_checks=repo.required_checks or None,
+        ci_timeout_seconds=repo.ci_timeout_seconds or DEFAULT_CI_TIMEOUT_SECONDS,
+    )
+
+
+@router.get("/repos", response_model=list[RepositoryOut])
+async def list_repositories(session: SessionDep, settings: SettingsDep) -> list[RepositoryOut]:
+    return [repository_out(r, settings) for r in await reads.list_repositories(session=session)]
+
+
+async def _repository(session: SessionDep, owner: str, repo: str) -> Repository:
+    found = await reads.find_repository(session=session, owner=owner, name=repo)
+    if found is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"repository {owner}/{repo} is not known")
+    return found
+
+
+@router.get(
+    "/repos/{owner}/{repo}",
+    response_model=RepositoryOut,
+    responses={404: {"model": ErrorOut}},
+)
+async def get_repository(
+    owner: str, repo: str, session: SessionDep, settings: SettingsDep
+) -> RepositoryOut:
+    return repository_out(await _repository(session, owner, repo), settings)
+
+
+@router.get(
+    "/repos/{owner}/{repo}/queue",
+    response_model=QueueOut,
+    responses={404: {"model": ErrorOut}},
+)
+async def read_queue(owner: str, repo: str, session: SessionDep, settings: SettingsDep) -> QueueOut:
+    repository = await _repository(session, owner, repo)
+    entries = await reads.read_queue(session=session, repository=repository)
+    return QueueOut(
+        repository=repository_out(repository, settings),
+        entries=[QueueEntryOut.model_validate(e, from_attributes=True) for e in entries],
+    )

@@ -1,0 +1,132 @@
+"""Processing stored webhook deliveries, and sweeping up the ones never enqueued.
+
+Exactly once in effect: a delivery's state changes and its "processed" mark commit in
+one transaction, so a worker killed half-way leaves nothing applied and the delivery
+still "received"; arq or the sweeper runs it again. A second run of a processed delivery
+does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from jobs.context import WorkerContext
+from jobs.queue import wake
+from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
+from mergequeue.tasks import PROCESS_DELIVERY, SYNC_REPOSITORIES, delivery_job_id, sync_job_id
+from mergequeue.webhooks.apply import apply_changes
+from mergequeue.webhooks.events import (
+    Change,
+    SyncInstallation,
+    UnusableDelivery,
+    WakeQueue,
+    interpret,
+)
+from mergequeue.webhooks.inbox import ago, count_attempt, unprocessed
+
+log = logging.getLogger("mergequeue.deliveries")
+
+# A delivery whose processing crashed this many times is parked as failed (with the
+# error) instead of being retried forever; an operator can see it in the database.
+MAX_ATTEMPTS = 8
+# The web process enqueues each delivery itself; the sweeper leaves it that long to do so.
+SWEEP_GRACE = timedelta(seconds=5)
+# An attempt that has not finished this long after it started is taken for dead (its
+# worker was killed); processing one delivery takes milliseconds.
+STALLED_AFTER = timedelta(seconds=25)
+# arq cancels an attempt after this long, before the sweeper would start another.
+PROCESS_TIMEOUT_SECONDS = 20
+SWEEP_BATCH = 500
+
+
+async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
+    worker = WorkerContext.of(ctx)
+    async with worker.database.sessions() as session:
+        async with session.begin():
+            attempts = await count_attempt(session, delivery_id)
+        if attempts is None:
+            return "already processed"
+        if attempts > MAX_ATTEMPTS:
+            async with session.begin():
+                await _park(session, delivery_id, f"gave up after {MAX_ATTEMPTS} attempts")
+            return "failed"
+
+        async with session.begin():
+            delivery = await session.scalar(
+                select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
+            )
+            if delivery is None or delivery.state != DeliveryState.RECEIVED:
+                return "already processed"
+            try:
+                changes = interpret(delivery.event, json.loads(delivery.payload))
+            except (UnusableDelivery, ValueError) as exc:
+                delivery.state = DeliveryState.FAILED
+                delivery.error = str(exc)[:2000]
+                delivery.processed_at = utcnow()
+                log.warning("delivery unusable", extra={"delivery": delivery_id, "error": str(exc)})
+                return "unusable"
+            follow_ups = await apply_changes(
+                session,
+                changes,
+                default_label=worker.settings.QUEUE_LABEL,
+                received_at=delivery.received_at,
+            )
+            delivery.state = DeliveryState.PROCESSED
+            delivery.processed_at = utcnow()
+            delivery.error = None
+    await _follow_up(worker, follow_ups)
+    log.info(
+        "delivery processed",
+        extra={"delivery": delivery_id, "event": delivery.event, "changes": len(changes)},
+    )
+    return "processed"
+
+
+async def _follow_up(worker: WorkerContext, follow_ups: list[Change]) -> None:
+    # After the commit: a crash here loses only work the periodic reconciliations redo.
+    woken: set[int] = set()
+    for change in follow_ups:
+        if isinstance(change, WakeQueue) and change.repository_id not in woken:
+            woken.add(change.repository_id)
+            await wake(worker, change.repository_id)
+        if isinstance(change, SyncInstallation):
+            await worker.redis.enqueue_job(
+                SYNC_REPOSITORIES,
+                change.installation_id,
+                _job_id=sync_job_id(change.installation_id),
+            )
+
+
+async def _park(session: Any, delivery_id: str, reason: str) -> None:
+    delivery = await session.get(WebhookDelivery, delivery_id)
+    if delivery is not None and delivery.state == DeliveryState.RECEIVED:
+        delivery.state = DeliveryState.FAILED
+        delivery.error = reason
+        delivery.processed_at = utcnow()
+
+
+async def sweep_inbox(ctx: dict[str, Any]) -> int:
+    """Enqueue stored deliveries that are still unprocessed (Redis was down, a job lost)."""
+    worker = WorkerContext.of(ctx)
+    async with worker.database.sessions() as session:
+        due = await unprocessed(
+            session,
+            received_before=ago(SWEEP_GRACE),
+            attempted_before=ago(STALLED_AFTER),
+            limit=SWEEP_BATCH,
+        )
+    enqueued = 0
+    for delivery_id, attempts in due:
+        # The job id deduplicates against a job already queued or running for this attempt.
+        job = await worker.redis.enqueue_job(
+            PROCESS_DELIVERY, delivery_id, _job_id=delivery_job_id(delivery_id, attempts)
+        )
+        enqueued += job is not None
+    if enqueued:
+        log.info("sweeper enqueued deliveries", extra={"count": enqueued})
+    return enqueued

@@ -1,0 +1,62 @@
+"""Keeping the repositories of each installation in step with GitHub."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import select, update
+
+from jobs.context import WorkerContext
+from jobs.deferral import defer_when_github_says_wait
+from mergequeue.github_setup import installation_client
+from mergequeue.models import Installation, Repository
+from mergequeue.repositories import save_repository
+from mergequeue.tasks import SYNC_REPOSITORIES, sync_job_id
+
+log = logging.getLogger("mergequeue.repositories")
+
+
+async def sync_repositories(ctx: dict[str, Any], installation_id: int) -> int:
+    """Upsert the installation's repositories as the API lists them; detach the others."""
+    worker = WorkerContext.of(ctx)
+    if worker.github is None:
+        log.warning("no GitHub credentials configured; repositories not synchronised")
+        return 0
+    client = installation_client(worker.github, installation_id)
+    with defer_when_github_says_wait(ctx):
+        listed = await client.list_installation_repositories()
+    async with worker.database.sessions() as session, session.begin():
+        for repo in listed:
+            await save_repository(
+                session,
+                id=repo.id,
+                owner=repo.owner,
+                name=repo.name,
+                default_branch=repo.default_branch,
+                installation_id=installation_id,
+            )
+        await session.execute(
+            update(Repository)
+            .where(
+                Repository.installation_id == installation_id,
+                Repository.id.not_in([r.id for r in listed]),
+            )
+            .values(installation_id=None)
+        )
+    log.info(
+        "repositories synchronised", extra={"installation": installation_id, "count": len(listed)}
+    )
+    return len(listed)
+
+
+async def sync_all_installations(ctx: dict[str, Any]) -> int:
+    """Periodic reconciliation: a missed installation webhook is caught up within the hour."""
+    worker = WorkerContext.of(ctx)
+    async with worker.database.sessions() as session:
+        ids = (await session.scalars(select(Installation.id))).all()
+    for installation_id in ids:
+        await worker.redis.enqueue_job(
+            SYNC_REPOSITORIES, installation_id, _job_id=sync_job_id(installation_id)
+        )
+    return len(ids)

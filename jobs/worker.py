@@ -1,0 +1,187 @@
+"""`arq jobs.WorkerSettings`: the worker process.
+
+arq reads the class's own attributes (not inherited ones), so everything is set here.
+Settings are built once, when arq imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from typing import Any, ClassVar
+
+from arq.connections import RedisSettings
+from arq.cron import CronJob, cron
+from arq.worker import func
+
+from jobs.context import WorkerContext
+from jobs.deliveries import PROCESS_TIMEOUT_SECONDS, process_delivery, sweep_inbox
+from jobs.gauges import refresh_gauges
+from jobs.queue import evaluate_queue, reconcile_queues
+from jobs.repositories import sync_all_installations, sync_repositories
+from mergequeue.db import create_database
+from mergequeue.github_setup import github_client
+from mergequeue.settings import ConfigError, Settings, load_settings
+from mergequeue.tasks import EVALUATE_QUEUE, PROCESS_DELIVERY, SYNC_REPOSITORIES
+from mergequeue.version import build_version
+from observability import context
+from observability.db import install_query_timing
+from observability.github import observe_github_call, observe_rate_limit
+from observability.jobs import instrument_job
+from observability.listener import MetricsListener
+from observability.logging import configure_logging
+from observability.metrics import BUILD_INFO
+
+log = logging.getLogger("mergequeue.worker")
+
+# How often the worker refreshes its health-check key; the key expires a second after
+# that, so `arq --check` reports a crashed or stuck worker within about 11 seconds.
+HEALTH_CHECK_INTERVAL_SECONDS = 10
+# One key per host, so the check run inside a pod (a liveness probe) is about that pod's
+# worker, not "some worker somewhere on this queue".
+# Every queue with entries is re-read from GitHub this often, whatever webhooks said:
+# a missed check webhook or CI timeout is noticed within this time.
+RECONCILE_EVERY_SECONDS = 15
+HEALTH_CHECK_KEY = f"arq:queue:health-check:{socket.gethostname()}"
+# On SIGTERM, stop taking jobs and let running ones finish for up to this long before
+# cancelling them (arq's default, 0, cancels at once: a delivery half-processed is redone
+# later, a merge half-done is left for reconciliation). Below the chart's 60 s grace
+# period, so Kubernetes does not SIGKILL the worker first.
+SHUTDOWN_GRACE_SECONDS = 45
+POLL_DELAY_SECONDS = 0.05
+
+
+def _load() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"mergequeue: invalid configuration: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings: Settings = ctx["settings"]
+    configure_logging(level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
+    database = create_database(settings.DATABASE_URL)
+    if settings.ENABLE_DB_METRICS:
+        install_query_timing(database.engine)
+    listener = MetricsListener(
+        host="0.0.0.0", port=settings.PROMETHEUS_PORT, credentials=settings.basic_auth
+    )
+    listener.start()
+    BUILD_INFO.labels(build_version()).set(1)
+    github = github_client(
+        settings, observe_call=observe_github_call, observe_rate_limit=observe_rate_limit
+    )
+    WorkerContext(
+        settings=settings,
+        database=database,
+        redis=ctx["redis"],
+        metrics_listener=listener,
+        github=github,
+    ).attach(ctx)
+    log.info(
+        "worker started",
+        extra={"version": build_version(), "metrics_port": listener.port},
+    )
+
+
+async def on_job_start(ctx: dict[str, Any]) -> None:
+    # run_job's task lives for the whole job, so arq's own "job finished" line gets it too.
+    context.job_id.set(str(ctx.get("job_id")))
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "mergequeue" not in ctx:
+        return
+    worker = WorkerContext.of(ctx)
+    worker.metrics_listener.stop()
+    if worker.github is not None:
+        await worker.github.aclose()
+    await worker.database.dispose()
+    log.info("worker stopped")
+
+
+_settings = _load()
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [
+        # No kept result: a kept result would refuse the sweeper's re-enqueue of the same id.
+        func(
+            instrument_job(process_delivery),  # type: ignore[arg-type]
+            name=PROCESS_DELIVERY,
+            keep_result=0,
+            max_tries=10,
+            timeout=PROCESS_TIMEOUT_SECONDS,
+        ),
+        func(
+            instrument_job(evaluate_queue),  # type: ignore[arg-type]
+            name=EVALUATE_QUEUE,
+            # No kept result: it would refuse the next wake-up's enqueue for an hour.
+            keep_result=0,
+            max_tries=50,
+            timeout=30,
+        ),
+        func(
+            instrument_job(sync_repositories),  # type: ignore[arg-type]
+            name=SYNC_REPOSITORIES,
+            keep_result=0,
+            max_tries=20,
+            timeout=30,
+        ),
+    ]
+    cron_jobs: ClassVar[list[CronJob]] = [
+        cron(
+            instrument_job(reconcile_queues),  # type: ignore[arg-type]
+            name="reconcile_queues",
+            second=set(range(0, 60, RECONCILE_EVERY_SECONDS)),
+            run_at_startup=True,
+            unique=True,
+            timeout=30,
+            keep_result=0,
+        ),
+        cron(
+            instrument_job(sync_all_installations),  # type: ignore[arg-type]
+            name="sync_all_installations",
+            minute=17,
+            second=0,
+            unique=True,
+            timeout=30,
+            keep_result=0,
+        ),
+        cron(
+            instrument_job(sweep_inbox),  # type: ignore[arg-type]
+            name="sweep_inbox",
+            second={5, 15, 25, 35, 45, 55},
+            run_at_startup=True,
+            unique=True,
+            timeout=30,
+            keep_result=0,
+        ),
+        cron(
+            instrument_job(refresh_gauges),  # type: ignore[arg-type]
+            name="refresh_gauges",
+            second={0, 10, 20, 30, 40, 50},
+            run_at_startup=True,
+            unique=True,
+            timeout=30,
+            keep_result=0,
+        ),
+    ]
+    on_startup = startup
+    on_shutdown = shutdown
+    on_job_start = on_job_start
+    redis_settings = RedisSettings.from_dsn(_settings.REDIS_URL)
+    health_check_interval = HEALTH_CHECK_INTERVAL_SECONDS
+    health_check_key = HEALTH_CHECK_KEY
+    job_completion_wait = SHUTDOWN_GRACE_SECONDS
+    # arq polls Redis for new jobs; its default 0.5 s made every webhook wait up to two
+    # polls (delivery, then queue evaluation) before a merge. 20 polls a second is cheap.
+    poll_delay = POLL_DELAY_SECONDS
+    ctx: ClassVar[dict[str, Any]] = {"settings": _settings}
+    # arq holds a killed job's id "in progress" for the longest timeout + 10 s (40 s), refusing
+    # wake-ups with that id meanwhile: keep every timeout short (no job needs long).
+    job_timeout = 30
+    max_tries = 5

@@ -1,0 +1,100 @@
+"""Enqueueing worker jobs from the web process, tolerating a Redis outage.
+
+Redis is only the transport: the database is the record. When Redis is down the web
+process still answers (the job's row is already stored) and the worker's sweeper enqueues
+what was missed once Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings, create_pool
+from redis.exceptions import RedisError
+
+log = logging.getLogger("mergequeue.tasks")
+
+PROCESS_DELIVERY = "process_delivery"
+SYNC_REPOSITORIES = "sync_repositories"
+ENQUEUE_TIMEOUT_SECONDS = 2.0
+
+
+def sync_job_id(installation_id: int) -> str:
+    return f"sync-repositories:{installation_id}"
+
+
+def delivery_job_id(delivery_id: str, attempts: int) -> str:
+    # One job id per attempt: a job orphaned by a killed worker keeps its id blocked in
+    # arq until its in-progress key expires; the next attempt must not wait for that.
+    return f"delivery:{delivery_id}:{attempts}"
+
+
+class TaskQueue:
+    def __init__(self, redis_url: str) -> None:
+        settings = RedisSettings.from_dsn(redis_url)
+        # Fail fast: a webhook answer must not wait on Redis reconnection back-off.
+        settings.conn_timeout = 1
+        settings.conn_retries = 0
+        self._settings = settings
+        self._pool: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> ArqRedis:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await create_pool(self._settings)
+            return self._pool
+
+    async def enqueue(self, function: str, *args: Any, job_id: str) -> bool:
+        """Enqueue unless a job with `job_id` is already queued. False when Redis failed."""
+        try:
+            pool = await asyncio.wait_for(self._connected(), ENQUEUE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(
+                pool.enqueue_job(function, *args, _job_id=job_id), ENQUEUE_TIMEOUT_SECONDS
+            )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "could not enqueue job; the sweeper will pick it up",
+                extra={"job": job_id, "error": type(exc).__name__},
+            )
+            await self._drop()
+            return False
+        return True
+
+    async def wake_queue(self, repository_id: int) -> bool:
+        """Ask the worker to evaluate a repository's queue now."""
+        try:
+            pool = await asyncio.wait_for(self._connected(), ENQUEUE_TIMEOUT_SECONDS)
+            await asyncio.wait_for(
+                pool.set(dirty_key(repository_id), b"1"), ENQUEUE_TIMEOUT_SECONDS
+            )
+        except (RedisError, OSError, TimeoutError):
+            await self._drop()
+            return False
+        return await self.enqueue(
+            EVALUATE_QUEUE, repository_id, job_id=evaluate_job_id(repository_id)
+        )
+
+    async def _drop(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await pool.aclose()
+
+    async def close(self) -> None:
+        await self._drop()
+
+
+EVALUATE_QUEUE = "evaluate_queue"
+
+
+def evaluate_job_id(repository_id: int) -> str:
+    return f"evaluate:{repository_id}"
+
+
+def dirty_key(repository_id: int) -> str:
+    """Set on every wake-up; a running evaluation checks it before it ends (no lost wake-up)."""
+    return f"mergequeue:dirty:{repository_id}"

@@ -1,0 +1,127 @@
+"""Every metric object of mergequeue (CONTRACT.md section 4).
+
+The Flask-era names are kept exactly; the rest use the `mergequeue_`/`arq_` prefixes.
+Metric objects live in prometheus_client's default registry, the only global state the
+service keeps. In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) prometheus_client stores
+values in files instead; gauges say how their per-process values combine.
+
+Gauges that only one process sets carry a label, so a process that never sets them exports
+no misleading zero sample.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# The `_created` series double every counter and histogram and no dashboard uses them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+# --- HTTP (names and labels from prometheus_flask_exporter; `path` is a route template) ---
+
+HTTP_REQUEST_DURATION = Histogram(
+    "flask_http_request_duration_seconds",
+    "Flask HTTP request duration in seconds",
+    ["method", "path", "status"],
+)
+HTTP_REQUEST_TOTAL = Counter(
+    "flask_http_request_total",
+    "Total number of HTTP requests",
+    ["method", "status"],
+)
+HTTP_REQUEST_EXCEPTIONS = Counter(
+    "flask_http_request_exceptions_total",
+    "Total number of HTTP requests which resulted in an exception",
+    ["method", "status"],
+)
+
+# --- GitHub ---------------------------------------------------------------------------
+
+GITHUB_API_CALL_LATENCY = Histogram(
+    "github_api_call_latency",
+    "GitHub API call latency in seconds, by route template and outcome",
+    ["method", "endpoint", "status"],
+)
+GITHUB_WEBHOOK_LATENCY = Histogram(
+    "github_webhook_latency",
+    "Time from receiving a GitHub webhook to answering it, in seconds",
+    ["event"],
+)
+GITHUB_RATE_LIMIT_REMAINING = Gauge(
+    "mergequeue_github_rate_limit_remaining",
+    "GitHub API requests remaining in the current rate-limit window",
+    ["installation"],
+    multiprocess_mode="mostrecent",
+)
+
+# --- GraphQL --------------------------------------------------------------------------
+
+GRAPHQL_REQUESTS = Counter(
+    "graphql_requests_total",
+    "GraphQL requests by operation name and outcome",
+    ["operation_name", "status"],
+)
+
+# --- Database -------------------------------------------------------------------------
+
+DB_QUERY_LATENCY = Histogram(
+    "sqlalchemy_query_latency_seconds",
+    "SQL query latency in seconds (failed queries included)",
+    ["operation"],
+)
+
+# --- Worker (arq) ---------------------------------------------------------------------
+
+JOBS = Counter(
+    "arq_jobs_total",
+    "arq jobs finished, by function and outcome (success, failure, retry, cancelled)",
+    ["function", "outcome"],
+)
+JOB_DURATION = Histogram(
+    "arq_job_duration_seconds",
+    "arq job run time in seconds, by function",
+    ["function"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+)
+ARQ_QUEUE_DEPTH = Gauge(
+    "arq_queue_depth",
+    "Jobs in the arq queue in Redis (waiting, deferred or running)",
+    ["queue"],
+    multiprocess_mode="mostrecent",
+)
+
+# --- The merge queue ------------------------------------------------------------------
+
+QUEUE_DEPTH = Gauge(
+    "mergequeue_queue_depth",
+    "Pull requests waiting in a repository's merge queue",
+    ["repository"],
+    multiprocess_mode="mostrecent",
+)
+MERGES = Counter(
+    "mergequeue_merges_total",
+    "Pull requests merged by the queue",
+    ["repository"],
+)
+DEQUEUES = Counter(
+    "mergequeue_dequeues_total",
+    "Pull requests removed from the queue without merging, by reason",
+    ["repository", "reason"],
+)
+TIME_TO_MERGE = Histogram(
+    "mergequeue_time_to_merge_seconds",
+    "Time from enqueue to merge in seconds",
+    ["repository"],
+    buckets=(10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+)
+WEBHOOK_INBOX_PENDING = Gauge(
+    "mergequeue_webhook_inbox_pending",
+    "Webhook deliveries stored but not yet processed",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
+BUILD_INFO = Gauge(
+    "mergequeue_build_info",
+    "Always 1; the version label says which build is running",
+    ["version"],
+    multiprocess_mode="max",
+)

@@ -1,0 +1,99 @@
+"""observability/http.py: the Flask-era request metrics, in process (fast, exact)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
+
+from observability.http import UNMATCHED_PATH, HTTPMetricsMiddleware
+from observability.request_id import RequestIdMiddleware
+
+
+def _value(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _app() -> FastAPI:
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"item_id": item_id}
+
+    @app.get("/raises-before-answer")
+    async def raises() -> None:
+        raise LookupError("boom")
+
+    app.add_middleware(HTTPMetricsMiddleware, excluded_paths={"/skip"})
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+@pytest.fixture
+def client() -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+async def test_path_label_is_the_route_template(client: httpx.AsyncClient) -> None:
+    labels = {"method": "GET", "path": "/items/{item_id}", "status": "200"}
+    before = _value("flask_http_request_duration_seconds_count", **labels)
+    for i in range(5):
+        assert (await client.get(f"/items/{i}")).status_code == 200
+    assert _value("flask_http_request_duration_seconds_count", **labels) == before + 5
+
+
+async def test_validation_errors_keep_the_template_and_their_status(
+    client: httpx.AsyncClient,
+) -> None:
+    labels = {"method": "GET", "path": "/items/{item_id}", "status": "422"}
+    before = _value("flask_http_request_duration_seconds_count", **labels)
+    assert (await client.get("/items/not-a-number")).status_code == 422
+    assert _value("flask_http_request_duration_seconds_count", **labels) == before + 1
+
+
+async def test_unmatched_urls_share_one_path_value(client: httpx.AsyncClient) -> None:
+    labels = {"method": "GET", "path": UNMATCHED_PATH, "status": "404"}
+    before = _value("flask_http_request_duration_seconds_count", **labels)
+    for i in range(20):
+        await client.get(f"/random/{i}")
+    assert _value("flask_http_request_duration_seconds_count", **labels) == before + 20
+
+
+async def test_unknown_methods_share_one_method_value(client: httpx.AsyncClient) -> None:
+    before = _value("flask_http_request_total", method="OTHER", status="404")
+    for method in ("PROPFIND", "BREW", "X-CUSTOM"):
+        await client.request(method, "/nowhere")
+    assert _value("flask_http_request_total", method="OTHER", status="404") == before + 3
+
+
+async def test_exception_counts_once_in_each_metric_as_500(client: httpx.AsyncClient) -> None:
+    totals = {"method": "GET", "status": "500"}
+    hist = {**totals, "path": "/raises-before-answer"}
+    before = (
+        _value("flask_http_request_exceptions_total", **totals),
+        _value("flask_http_request_total", **totals),
+        _value("flask_http_request_duration_seconds_count", **hist),
+    )
+    response = await client.get("/raises-before-answer")
+    assert response.status_code == 500
+    after = (
+        _value("flask_http_request_exceptions_total", **totals),
+        _value("flask_http_request_total", **totals),
+        _value("flask_http_request_duration_seconds_count", **hist),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+
+
+async def test_excluded_paths_are_not_counted(client: httpx.AsyncClient) -> None:
+    before = _value("flask_http_request_total", method="GET", status="404")
+    await client.get("/skip")
+    assert _value("flask_http_request_total", method="GET", status="404") == before
+
+
+async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:
+    first = (await client.get("/items/1")).headers["x-request-id"]
+    second = (await client.get("/items/1")).headers["x-request-id"]
+    assert first != second and len(first) == 32
