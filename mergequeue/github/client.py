@@ -1,0 +1,520 @@
+"""GitHubClient: the merge queue's calls to GitHub's REST API.
+
+One instance owns an httpx client (behind `InstrumentedTransport`) and the auth state;
+`for_installation(id)` gives views bound to an installation that share both. Every method
+is keyword-only and returns a small frozen dataclass from `models`.
+
+Failures are typed (`errors`): rate limits raise `RateLimited(retry_at)` for the caller to
+defer the work; 5xx answers, timeouts and connection errors are retried here with bounded
+exponential backoff, then raise `Unavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from mergequeue.github.auth import (
+    AppAuth,
+    Auth,
+    InstallationToken,
+    StaticTokenAuth,
+    parse_github_time,
+)
+from mergequeue.github.errors import (
+    Conflict,
+    GitHubError,
+    NotFound,
+    NotMergeable,
+    RateLimited,
+    Unauthorized,
+    Unavailable,
+    Unprocessable,
+)
+from mergequeue.github.models import (
+    Branch,
+    CheckRun,
+    CombinedStatus,
+    Comment,
+    MalformedResponse,
+    MergeMethod,
+    MergeResult,
+    PullRequest,
+    Repository,
+    RequiredStatusChecks,
+    label_names,
+)
+from mergequeue.github.transport import (
+    INSTALLATION_KEY_EXTENSION,
+    CallObserver,
+    InstrumentedTransport,
+    RateLimitObserver,
+)
+
+__all__ = ["DEFAULT_BASE_URL", "GitHubClient"]
+
+DEFAULT_BASE_URL: Final = "https://api.github.com"
+API_VERSION: Final = "2022-11-28"
+# GitHub's advice when a secondary limit gives no Retry-After: wait at least a minute.
+SECONDARY_LIMIT_DEFAULT_WAIT: Final = 60.0
+# A bound against a link loop, far above real needs (100 per page).
+MAX_PAGES: Final = 100
+
+_APP_KEY: Final = "app"
+_TOKEN_KEY: Final = "token"
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass
+class _Shared:
+    """What every installation view of one client shares."""
+
+    http: httpx.AsyncClient
+    auth: Auth
+    max_attempts: int
+    backoff: float
+    max_backoff: float
+    sleep: Sleep
+    clock: Callable[[], float]
+    # Rate-limit key -> (retry_at, kind): calls before retry_at fail without being sent.
+    blocked: dict[str, tuple[float, Literal["primary", "secondary"]]] = field(default_factory=dict)
+
+
+def _path(template: str, **params: str | int) -> str:
+    return template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+
+
+def _message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    if isinstance(body, Mapping) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return response.reason_phrase
+
+
+def _int_header(response: httpx.Response, name: str) -> int | None:
+    value = response.headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+def _rate_limited(response: httpx.Response, message: str, now: float) -> RateLimited | None:
+    """GitHub's documented order: Retry-After, then remaining 0 until reset, then a minute."""
+    status = response.status_code
+    retry_after = _int_header(response, "retry-after")
+    if retry_after is not None:
+        return RateLimited(
+            retry_at=now + max(retry_after, 0), kind="secondary", status=status, message=message
+        )
+    if _int_header(response, "x-ratelimit-remaining") == 0:
+        reset = _int_header(response, "x-ratelimit-reset")
+        retry_at = float(reset) if reset is not None else now + SECONDARY_LIMIT_DEFAULT_WAIT
+        return RateLimited(retry_at=retry_at, kind="primary", status=status, message=message)
+    if status == 429 or "secondary rate limit" in message.lower():
+        return RateLimited(
+            retry_at=now + SECONDARY_LIMIT_DEFAULT_WAIT,
+            kind="secondary",
+            status=status,
+            message=message,
+        )
+    return None
+
+
+def _raise_for_status(response: httpx.Response, now: float) -> None:
+    status = response.status_code
+    if status < 400:
+        return
+    message = _message(response)
+    if status in (403, 429):
+        limited = _rate_limited(response, message, now)
+        if limited is not None:
+            raise limited
+    error: type[GitHubError] = {
+        401: Unauthorized,
+        404: NotFound,
+        405: NotMergeable,
+        409: Conflict,
+        422: Unprocessable,
+    }.get(status, Unavailable if status >= 500 else GitHubError)
+    raise error(status, message)
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise MalformedResponse(response.status_code, "response body is not JSON") from exc
+
+
+class GitHubClient:
+    """GitHub REST calls for the merge queue.
+
+    `auth` is a `StaticTokenAuth` (one token for everything) or an `AppAuth`; with an App,
+    calls need an installation: pass `installation_id` or use `for_installation(id)`.
+    `transport` replaces the network (tests pass `httpx.ASGITransport(fake_app)`).
+    `timeout` bounds each network operation and also the wait for a whole answer.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: Auth,
+        base_url: str = DEFAULT_BASE_URL,
+        installation_id: int | None = None,
+        timeout: float = 10.0,
+        observe_call: CallObserver | None = None,
+        observe_rate_limit: RateLimitObserver | None = None,
+        max_attempts: int = 3,
+        backoff: float = 0.5,
+        max_backoff: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "mergequeue",
+        sleep: Sleep = asyncio.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        base_url = base_url.rstrip("/")
+        instrumented = InstrumentedTransport(
+            transport if transport is not None else httpx.AsyncHTTPTransport(),
+            observe_call=observe_call,
+            observe_rate_limit=observe_rate_limit,
+            base_path=urlsplit(base_url).path,
+            deadline=timeout,
+        )
+        http = httpx.AsyncClient(
+            base_url=base_url,
+            transport=instrumented,
+            timeout=timeout,
+            headers={
+                "Accept": "application/vnd.github+json",
+                "X-GitHub-Api-Version": API_VERSION,
+                "User-Agent": user_agent,
+            },
+        )
+        self._shared = _Shared(
+            http=http,
+            auth=auth,
+            max_attempts=max_attempts,
+            backoff=backoff,
+            max_backoff=max_backoff,
+            sleep=sleep,
+            clock=clock,
+        )
+        self._installation_id = installation_id
+        self._owns_http = True
+
+    @classmethod
+    def _view(cls, shared: _Shared, installation_id: int) -> GitHubClient:
+        view = cls.__new__(cls)
+        view._shared = shared
+        view._installation_id = installation_id
+        view._owns_http = False
+        return view
+
+    def for_installation(self, installation_id: int) -> GitHubClient:
+        """A client for one App installation, sharing connections and the token cache.
+
+        Closing the view does nothing; close the client it came from.
+        """
+        return GitHubClient._view(self._shared, installation_id)
+
+    @property
+    def installation_id(self) -> int | None:
+        return self._installation_id
+
+    @property
+    def authenticates_as_app(self) -> bool:
+        """True for an App (calls need an installation), False for a single token."""
+        return isinstance(self._shared.auth, AppAuth)
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._shared.http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- the merge queue's calls ------------------------------------------------------
+
+    async def get_pull_request(self, *, owner: str, repo: str, number: int) -> PullRequest:
+        path = _path("/repos/{owner}/{repo}/pulls/{n}", owner=owner, repo=repo, n=number)
+        return PullRequest.from_json(_json(await self._call("GET", path)))
+
+    async def list_check_runs(self, *, owner: str, repo: str, ref: str) -> list[CheckRun]:
+        """The latest check run of each name for a commit (all pages)."""
+        path = _path(
+            "/repos/{owner}/{repo}/commits/{ref}/check-runs", owner=owner, repo=repo, ref=ref
+        )
+        items = await self._paginate(path, "check_runs", {"filter": "latest"})
+        return [CheckRun.from_json(item) for item in items]
+
+    async def get_combined_status(self, *, owner: str, repo: str, ref: str) -> CombinedStatus:
+        path = _path("/repos/{owner}/{repo}/commits/{ref}/status", owner=owner, repo=repo, ref=ref)
+        response = await self._call("GET", path, query={"per_page": "100"})
+        return CombinedStatus.from_json(_json(response))
+
+    async def update_branch(
+        self, *, owner: str, repo: str, number: int, expected_head_sha: str | None
+    ) -> None:
+        """Merge the base into the pull request's branch (GitHub does it asynchronously).
+
+        Raises `Unprocessable` when the branch is not behind, conflicts, or its head is no
+        longer `expected_head_sha`.
+        """
+        path = _path(
+            "/repos/{owner}/{repo}/pulls/{n}/update-branch", owner=owner, repo=repo, n=number
+        )
+        body = {} if expected_head_sha is None else {"expected_head_sha": expected_head_sha}
+        await self._call("PUT", path, json=body)
+
+    async def merge(
+        self,
+        *,
+        owner: str,
+        repo: str,
+        number: int,
+        method: MergeMethod,
+        sha: str | None,
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+    ) -> MergeResult:
+        """Merge the pull request; with `sha`, only if its head is still that commit.
+
+        Raises `NotMergeable` (405) when GitHub refuses, `Conflict` (409) on a moved head.
+        """
+        path = _path("/repos/{owner}/{repo}/pulls/{n}/merge", owner=owner, repo=repo, n=number)
+        body: dict[str, str] = {"merge_method": method}
+        if sha is not None:
+            body["sha"] = sha
+        if commit_title is not None:
+            body["commit_title"] = commit_title
+        if commit_message is not None:
+            body["commit_message"] = commit_message
+        return MergeResult.from_json(_json(await self._call("PUT", path, json=body)))
+
+    async def create_comment(self, *, owner: str, repo: str, number: int, body: str) -> Comment:
+        path = _path("/repos/{owner}/{repo}/issues/{n}/comments", owner=owner, repo=repo, n=number)
+        # Not retried once it may have reached GitHub: a retry could post it twice.
+        response = await self._call("POST", path, json={"body": body}, idempotent=False)
+        return Comment.from_json(_json(response))
+
+    async def add_labels(
+        self, *, owner: str, repo: str, number: int, labels: Sequence[str]
+    ) -> tuple[str, ...]:
+        """Add labels (creating unknown ones); returns all labels now on the pull request."""
+        path = _path("/repos/{owner}/{repo}/issues/{n}/labels", owner=owner, repo=repo, n=number)
+        response = await self._call("POST", path, json={"labels": list(labels)})
+        return label_names(_json(response))
+
+    async def remove_label(self, *, owner: str, repo: str, number: int, label: str) -> bool:
+        """Remove a label; False when it was not on the pull request (not an error)."""
+        path = _path(
+            "/repos/{owner}/{repo}/issues/{n}/labels/{name}",
+            owner=owner,
+            repo=repo,
+            n=number,
+            name=label,
+        )
+        try:
+            await self._call("DELETE", path)
+        except NotFound as exc:
+            if "label does not exist" in exc.message.lower():
+                return False
+            raise
+        return True
+
+    async def get_required_status_checks(
+        self, *, owner: str, repo: str, branch: str
+    ) -> RequiredStatusChecks | None:
+        """Branch protection's required checks; None when the branch requires none.
+
+        Only GitHub's "not protected"/"not enabled" answers mean None: any other 404 (no
+        such branch or repository) raises `NotFound`, so that a typo never reads as "no
+        checks required".
+        """
+        path = _path(
+            "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+            owner=owner,
+            repo=repo,
+            branch=branch,
+        )
+        try:
+            response = await self._call("GET", path)
+        except NotFound as exc:
+            message = exc.message.lower()
+            if "not protected" in message or "not enabled" in message:
+                return None
+            raise
+        return RequiredStatusChecks.from_json(_json(response))
+
+    async def get_branch(self, *, owner: str, repo: str, branch: str) -> Branch:
+        path = _path(
+            "/repos/{owner}/{repo}/branches/{branch}", owner=owner, repo=repo, branch=branch
+        )
+        return Branch.from_json(_json(await self._call("GET", path)))
+
+    async def list_installation_repositories(self) -> list[Repository]:
+        items = await self._paginate("/installation/repositories", "repositories", {})
+        return [Repository.from_json(item) for item in items]
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def _paginate(
+        self, path: str, key: str, query: Mapping[str, str]
+    ) -> list[Mapping[str, Any]]:
+        items: list[Mapping[str, Any]] = []
+        url: str | None = path
+        params: Mapping[str, str] | None = {**query, "per_page": "100"}
+        for _ in range(MAX_PAGES):
+            if url is None:
+                break
+            response = await self._call("GET", url, query=params)
+            body = _json(response)
+            page = body.get(key) if isinstance(body, Mapping) else None
+            if not isinstance(page, list):
+                raise MalformedResponse(response.status_code, f"missing list {key}")
+            items.extend(item for item in page if isinstance(item, Mapping))
+            next_link = response.links.get("next", {}).get("url")
+            # The next link carries its own query string.
+            url, params = next_link, None
+        return items
+
+    async def _credentials(self) -> tuple[str, str]:
+        """(key for rate-limit accounting, token) for the next call."""
+        auth = self._shared.auth
+        if isinstance(auth, StaticTokenAuth):
+            return _TOKEN_KEY, auth.token
+        if self._installation_id is None:
+            raise RuntimeError("AppAuth calls need an installation: use for_installation(id)")
+        installation_id = self._installation_id
+        token = await auth.tokens.get(installation_id, lambda: self._mint(auth, installation_id))
+        return str(installation_id), token
+
+    async def _mint(self, auth: AppAuth, installation_id: int) -> InstallationToken:
+        path = _path("/app/installations/{id}/access_tokens", id=installation_id)
+        response = await self._send("POST", path, key=_APP_KEY, token=auth.jwt())
+        body = _json(response)
+        if not isinstance(body, Mapping):
+            raise MalformedResponse(response.status_code, "installation token is not an object")
+        token, expires_at = body.get("token"), body.get("expires_at")
+        if not isinstance(token, str) or not isinstance(expires_at, str):
+            raise MalformedResponse(response.status_code, "installation token lacks fields")
+        return InstallationToken(token=token, expires_at=parse_github_time(expires_at))
+
+    async def _call(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: object = None,
+        query: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        key, token = await self._credentials()
+        try:
+            return await self._send(
+                method, url, key=key, token=token, json=json, query=query, idempotent=idempotent
+            )
+        except Unauthorized:
+            auth = self._shared.auth
+            if not isinstance(auth, AppAuth) or self._installation_id is None:
+                raise
+            # A cached installation token can be revoked before it expires: mint once more.
+            auth.tokens.invalidate(self._installation_id, token)
+            key, token = await self._credentials()
+            return await self._send(
+                method, url, key=key, token=token, json=json, query=query, idempotent=idempotent
+            )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        key: str,
+        token: str,
+        json: object = None,
+        query: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        shared = self._shared
+        self._check_blocked(key)
+        attempt = 0
+        while True:
+            attempt += 1
+            last_try = attempt >= shared.max_attempts
+            try:
+                response = await shared.http.request(
+                    method,
+                    url,
+                    json=json,
+                    params=query,
+                    headers={"Authorization": f"Bearer {token}"},
+                    extensions={INSTALLATION_KEY_EXTENSION: key},
+                )
+            except httpx.TransportError as exc:
+                # Without an answer a non-idempotent call may still have happened; only a
+                # connection that never opened is certainly safe to repeat.
+                unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if last_try or not (idempotent or unsent):
+                    raise Unavailable(0, f"{method} {url}: {type(exc).__name__}: {exc}") from exc
+                await shared.sleep(self._backoff(attempt))
+                continue
+            if response.status_code >= 500 and idempotent and not last_try:
+                await shared.sleep(self._backoff(attempt))
+                continue
+            now = shared.clock()
+            self._note_rate_limit(key, response, now)
+            try:
+                _raise_for_status(response, now)
+            except RateLimited as exc:
+                shared.blocked[key] = (exc.retry_at, exc.kind)
+                raise
+            return response
+
+    def _backoff(self, attempt: int) -> float:
+        shared = self._shared
+        delay = min(shared.max_backoff, shared.backoff * 2.0 ** (attempt - 1))
+        return delay * random.uniform(0.5, 1.0)
+
+    def _check_blocked(self, key: str) -> None:
+        blocked = self._shared.blocked.get(key)
+        if blocked is None:
+            return
+        retry_at, kind = blocked
+        if self._shared.clock() < retry_at:
+            raise RateLimited(
+                retry_at=retry_at, kind=kind, status=0, message="rate limited (not sent)"
+            )
+        del self._shared.blocked[key]
+
+    def _note_rate_limit(self, key: str, response: httpx.Response, now: float) -> None:
+        # The last call of a window succeeds with remaining 0: the next would be refused.
+        if _int_header(response, "x-ratelimit-remaining") == 0 and response.status_code < 400:
+            reset = _int_header(response, "x-ratelimit-reset")
+            if reset is not None and reset > now:
+                self._shared.blocked[key] = (float(reset), "primary")

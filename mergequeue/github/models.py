@@ -1,0 +1,322 @@
+"""The few fields of GitHub's answers that the merge queue uses, parsed defensively.
+
+GitHub's objects carry dozens of fields; these keep what decisions need, so callers never
+index raw JSON. Missing optional fields get neutral defaults; a missing essential field
+raises `MalformedResponse` naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mergequeue.github.errors import GitHubError
+
+__all__ = [
+    "Branch",
+    "CheckRun",
+    "CombinedStatus",
+    "Comment",
+    "CommitStatus",
+    "MalformedResponse",
+    "MergeMethod",
+    "MergeResult",
+    "PullRequest",
+    "Repository",
+    "RequiredCheck",
+    "RequiredStatusChecks",
+]
+
+MergeMethod = Literal["merge", "squash", "rebase"]
+
+Json = Mapping[str, Any]
+
+
+class MalformedResponse(GitHubError):
+    """GitHub answered 2xx with a body lacking a field the merge queue needs."""
+
+
+def _obj(value: object, where: str) -> Json:
+    if not isinstance(value, Mapping):
+        raise MalformedResponse(0, f"expected an object at {where}")
+    return value
+
+
+def _sub(data: Json, key: str) -> Json:
+    value = data.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _req_str(data: Json, key: str, where: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise MalformedResponse(0, f"missing string {where}.{key}")
+    return value
+
+
+def _req_int(data: Json, key: str, where: str) -> int:
+    value = data.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise MalformedResponse(0, f"missing integer {where}.{key}")
+    return value
+
+
+def _str(data: Json, key: str, default: str = "") -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else default
+
+
+def _opt_str(data: Json, key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _opt_int(data: Json, key: str) -> int | None:
+    value = data.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _bool(data: Json, key: str, default: bool = False) -> bool:
+    value = data.get(key)
+    return value if isinstance(value, bool) else default
+
+
+def _list(data: Json, key: str) -> list[Json]:
+    value = data.get(key)
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def label_names(items: object) -> tuple[str, ...]:
+    if not isinstance(items, list):
+        return ()
+    return tuple(
+        item["name"]
+        for item in items
+        if isinstance(item, Mapping) and isinstance(item.get("name"), str)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    number: int
+    state: str  # "open" or "closed"
+    merged: bool
+    draft: bool
+    title: str
+    author: str
+    head_sha: str
+    head_ref: str
+    head_repo_full_name: str | None  # None when the fork was deleted
+    base_ref: str
+    base_sha: str
+    base_repo_full_name: str
+    # None while GitHub is still computing it: read again shortly.
+    mergeable: bool | None
+    # clean, behind, dirty, blocked, unstable, has_hooks, draft or unknown
+    mergeable_state: str
+    labels: tuple[str, ...]
+    merge_commit_sha: str | None
+    html_url: str
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == "open" and not self.merged
+
+    @property
+    def from_fork(self) -> bool:
+        return self.head_repo_full_name != self.base_repo_full_name
+
+    @classmethod
+    def from_json(cls, value: object) -> PullRequest:
+        data = _obj(value, "pull_request")
+        head, base = _sub(data, "head"), _sub(data, "base")
+        mergeable = data.get("mergeable")
+        return cls(
+            number=_req_int(data, "number", "pull_request"),
+            state=_str(data, "state", "open"),
+            merged=_bool(data, "merged") or data.get("merged_at") is not None,
+            draft=_bool(data, "draft"),
+            title=_str(data, "title"),
+            author=_str(_sub(data, "user"), "login"),
+            head_sha=_req_str(head, "sha", "pull_request.head"),
+            head_ref=_str(head, "ref"),
+            head_repo_full_name=_opt_str(_sub(head, "repo"), "full_name"),
+            base_ref=_req_str(base, "ref", "pull_request.base"),
+            base_sha=_str(base, "sha"),
+            base_repo_full_name=_str(_sub(base, "repo"), "full_name"),
+            mergeable=mergeable if isinstance(mergeable, bool) else None,
+            mergeable_state=_str(data, "mergeable_state", "unknown"),
+            labels=label_names(data.get("labels")),
+            merge_commit_sha=_opt_str(data, "merge_commit_sha"),
+            html_url=_str(data, "html_url"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckRun:
+    id: int
+    name: str
+    head_sha: str
+    status: str  # queued, in_progress, completed, waiting, requested, pending
+    conclusion: str | None  # success, failure, neutral, cancelled, skipped, timed_out, ...
+    app_id: int | None
+    app_slug: str | None
+    details_url: str | None
+
+    @classmethod
+    def from_json(cls, value: object) -> CheckRun:
+        data = _obj(value, "check_run")
+        app = _sub(data, "app")
+        return cls(
+            id=_req_int(data, "id", "check_run"),
+            name=_req_str(data, "name", "check_run"),
+            head_sha=_str(data, "head_sha"),
+            status=_str(data, "status", "queued"),
+            conclusion=_opt_str(data, "conclusion"),
+            app_id=_opt_int(app, "id"),
+            app_slug=_opt_str(app, "slug"),
+            details_url=_opt_str(data, "details_url"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStatus:
+    context: str
+    state: str  # error, failure, pending, success
+    description: str | None
+    target_url: str | None
+
+    @classmethod
+    def from_json(cls, value: object) -> CommitStatus:
+        data = _obj(value, "status")
+        return cls(
+            context=_req_str(data, "context", "status"),
+            state=_req_str(data, "state", "status"),
+            description=_opt_str(data, "description"),
+            target_url=_opt_str(data, "target_url"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CombinedStatus:
+    sha: str
+    state: str  # failure, pending or success (pending also when there are no statuses)
+    statuses: tuple[CommitStatus, ...]
+    total_count: int
+
+    @classmethod
+    def from_json(cls, value: object) -> CombinedStatus:
+        data = _obj(value, "combined_status")
+        statuses = tuple(CommitStatus.from_json(s) for s in _list(data, "statuses"))
+        return cls(
+            sha=_str(data, "sha"),
+            state=_req_str(data, "state", "combined_status"),
+            statuses=statuses,
+            total_count=_opt_int(data, "total_count") or len(statuses),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredCheck:
+    context: str
+    app_id: int | None  # None: any app (or a commit status) may satisfy it
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredStatusChecks:
+    strict: bool  # branch must be up to date with the base before merging
+    contexts: tuple[str, ...]
+    checks: tuple[RequiredCheck, ...]
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self.contexts) | {c.context for c in self.checks}
+
+    @classmethod
+    def from_json(cls, value: object) -> RequiredStatusChecks:
+        data = _obj(value, "required_status_checks")
+        contexts = data.get("contexts")
+        return cls(
+            strict=_bool(data, "strict"),
+            contexts=tuple(c for c in contexts if isinstance(c, str))
+            if isinstance(contexts, list)
+            else (),
+            checks=tuple(
+                RequiredCheck(
+                    context=_req_str(c, "context", "checks[]"), app_id=_opt_int(c, "app_id")
+                )
+                for c in _list(data, "checks")
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    name: str
+    sha: str
+    protected: bool
+
+    @classmethod
+    def from_json(cls, value: object) -> Branch:
+        data = _obj(value, "branch")
+        return cls(
+            name=_req_str(data, "name", "branch"),
+            sha=_req_str(_sub(data, "commit"), "sha", "branch.commit"),
+            protected=_bool(data, "protected"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    id: int
+    owner: str
+    name: str
+    full_name: str
+    default_branch: str
+    private: bool
+    archived: bool
+
+    @classmethod
+    def from_json(cls, value: object) -> Repository:
+        data = _obj(value, "repository")
+        full_name = _req_str(data, "full_name", "repository")
+        owner, _, name = full_name.partition("/")
+        return cls(
+            id=_req_int(data, "id", "repository"),
+            owner=_str(_sub(data, "owner"), "login", owner),
+            name=_str(data, "name", name),
+            full_name=full_name,
+            default_branch=_str(data, "default_branch", "main"),
+            private=_bool(data, "private"),
+            archived=_bool(data, "archived"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MergeResult:
+    sha: str
+    merged: bool
+    message: str
+
+    @classmethod
+    def from_json(cls, value: object) -> MergeResult:
+        data = _obj(value, "merge_result")
+        return cls(
+            sha=_req_str(data, "sha", "merge_result"),
+            merged=_bool(data, "merged"),
+            message=_str(data, "message"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    html_url: str
+
+    @classmethod
+    def from_json(cls, value: object) -> Comment:
+        data = _obj(value, "comment")
+        return cls(id=_req_int(data, "id", "comment"), html_url=_str(data, "html_url"))

@@ -1,0 +1,90 @@
+"""GitHub REST route templates, to label metrics by route instead of raw URL.
+
+A raw URL carries owner, repository and numbers: as a metric label it would create a new
+series per pull request. Paths that match no template share `OTHER_ENDPOINT`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+__all__ = ["KNOWN_ROUTES", "OTHER_ENDPOINT", "endpoint_template"]
+
+OTHER_ENDPOINT = "other"
+
+KNOWN_ROUTES: tuple[str, ...] = (
+    # Used by mergequeue.
+    "/app/installations/{installation_id}/access_tokens",
+    "/installation/repositories",
+    "/repos/{owner}/{repo}/pulls/{pull_number}",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/update-branch",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/merge",
+    "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+    "/repos/{owner}/{repo}/commits/{ref}/status",
+    "/repos/{owner}/{repo}/issues/{issue_number}/comments",
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels",
+    "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
+    "/repos/{owner}/{repo}/branches/{branch}",
+    "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+    # Close relatives, so that a later caller does not land in "other".
+    "/app",
+    "/app/installations",
+    "/app/installations/{installation_id}",
+    "/rate_limit",
+    "/repos/{owner}/{repo}",
+    "/repos/{owner}/{repo}/pulls",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/commits",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/files",
+    "/repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+    "/repos/{owner}/{repo}/commits/{ref}",
+    "/repos/{owner}/{repo}/commits/{ref}/check-suites",
+    "/repos/{owner}/{repo}/commits/{ref}/statuses",
+    "/repos/{owner}/{repo}/check-runs/{check_run_id}",
+    "/repos/{owner}/{repo}/issues/{issue_number}",
+    "/repos/{owner}/{repo}/issues/comments/{comment_id}",
+    "/repos/{owner}/{repo}/labels",
+    "/repos/{owner}/{repo}/branches",
+    "/repos/{owner}/{repo}/branches/{branch}/protection",
+    "/repos/{owner}/{repo}/rules/branches/{branch}",
+    "/repos/{owner}/{repo}/contents/{path}",
+    "/repos/{owner}/{repo}/git/refs/{ref}",
+)
+
+_PARAM = re.compile(r"\{[a-z_]+\}")
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    parts = _PARAM.split(template)
+    return re.compile("[^/]+".join(re.escape(part) for part in parts) + r"\Z")
+
+
+def _literal_segments(template: str) -> int:
+    return sum(1 for seg in template.split("/") if seg and not _PARAM.fullmatch(seg))
+
+
+# Most literal segments first, so /issues/comments/{comment_id} wins over a
+# same-length template with a parameter in that place.
+_TABLE: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
+    (t, _compile(t)) for t in sorted(KNOWN_ROUTES, key=_literal_segments, reverse=True)
+)
+
+
+@lru_cache(maxsize=4096)
+def endpoint_template(path: str, base_path: str = "") -> str:
+    """The route template for a raw (still percent-encoded) request path.
+
+    `base_path` is the API prefix to strip, e.g. `/api/v3` on GitHub Enterprise Server.
+    """
+    path = path.split("?", 1)[0]
+    base = base_path.rstrip("/")
+    if base:
+        if not path.startswith(base + "/"):
+            return OTHER_ENDPOINT
+        path = path[len(base) :]
+    if len(path) > 1:
+        path = path.rstrip("/")
+    for template, pattern in _TABLE:
+        if pattern.match(path):
+            return template
+    return OTHER_ENDPOINT

@@ -1,0 +1,1 @@
+"""GitHub webhooks: the durable inbox and turning deliveries into state."""

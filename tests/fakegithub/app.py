@@ -1,0 +1,625 @@
+"""The fake's HTTP surface: GitHub's REST routes plus the `/_fake/...` control API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlencode
+
+import jwt
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tests.fakegithub import shapes
+from tests.fakegithub.state import Call, FakeComment, FakePull, FakeRepo, fake_sha
+
+if TYPE_CHECKING:
+    from tests.fakegithub.state import FakeGitHub
+
+DOCS = "https://docs.github.com/rest"
+AuthKind = Literal["app", "token", "installation"]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass
+class Ctx:
+    fake: FakeGitHub
+    api: str  # base URL as the caller reached the fake
+    identity: str  # rate-limit identity: installation id, "app" or "token"
+    installation_id: int | None
+    params: dict[str, str]
+    body: Any
+    query: dict[str, str]
+
+    def repo(self) -> FakeRepo:
+        full_name = f"{self.params['owner']}/{self.params['repo']}"
+        repo = self.fake.repos.get(full_name)
+        if repo is None:
+            raise ApiError(404, "Not Found")
+        if self.installation_id is not None:
+            inst = self.fake.installations.get(self.installation_id, {})
+            if full_name not in inst.get("repositories", []):
+                raise ApiError(404, "Not Found")
+        return repo
+
+    def pull(self, key: str = "pull_number") -> tuple[FakeRepo, FakePull]:
+        repo = self.repo()
+        try:
+            pr = repo.pulls[int(self.params[key])]
+        except (KeyError, ValueError):
+            raise ApiError(404, "Not Found") from None
+        return repo, pr
+
+
+Answer = tuple[int, Any, dict[str, str]]
+Handler = Callable[[Ctx], Answer]
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _page(ctx: Ctx, path: str, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    try:
+        per_page = max(1, min(100, int(ctx.query.get("per_page", "30"))))
+        page = max(1, int(ctx.query.get("page", "1")))
+    except ValueError:
+        raise ApiError(422, "Invalid per_page or page") from None
+    last = max(1, -(-len(items) // per_page))
+    links = []
+
+    def link(n: int, rel: str) -> str:
+        q = {**ctx.query, "per_page": str(per_page), "page": str(n)}
+        return f'<{ctx.api}{path}?{urlencode(q)}>; rel="{rel}"'
+
+    if page < last:
+        links += [link(page + 1, "next"), link(last, "last")]
+    if page > 1:
+        links += [link(1, "first"), link(page - 1, "prev")]
+    headers = {"Link": ", ".join(links)} if links else {}
+    return items[(page - 1) * per_page : page * per_page], headers
+
+
+# -- merge state --------------------------------------------------------------------------
+
+
+def _passing_names(repo: FakeRepo, sha: str) -> tuple[set[tuple[str, int | None]], set[str]]:
+    """(passing (name, app_id) pairs, names of failing contexts) for a commit."""
+    latest: dict[tuple[str, int], Any] = {}
+    for run in repo.check_runs:
+        if run.head_sha == sha:
+            latest[(run.name, run.app_id)] = run
+    passing: set[tuple[str, int | None]] = set()
+    failing: set[str] = set()
+    for (name, app_id), run in latest.items():
+        if run.status == "completed" and run.conclusion in ("success", "neutral", "skipped"):
+            passing.add((name, app_id))
+        elif run.status == "completed":
+            failing.add(name)
+    for st in _latest_statuses(repo, sha):
+        if st.state == "success":
+            passing.add((st.context, None))
+        elif st.state in ("failure", "error"):
+            failing.add(st.context)
+    return passing, failing
+
+
+def _latest_statuses(repo: FakeRepo, sha: str) -> list[Any]:
+    latest: dict[str, Any] = {}
+    for st in repo.statuses:
+        if st.sha == sha:
+            latest[st.context] = st
+    return sorted(latest.values(), key=lambda s: -s.id)
+
+
+def merge_state(repo: FakeRepo, pr: FakePull) -> tuple[bool | None, str, str | None]:
+    """(mergeable, mergeable_state, why a merge would be refused or None)."""
+    if pr.state == "closed" or pr.merged:
+        return None, "unknown", "Pull Request is not mergeable"
+    if pr.mergeable_is_unknown:
+        return None, "unknown", "Base branch was modified. Review and try the merge again."
+    mergeable = not pr.conflict if pr.mergeable_override is None else pr.mergeable_override
+    prot = repo.protection.get(pr.base_ref)
+    behind = pr.base_sha != repo.branches.get(pr.base_ref, pr.base_sha)
+    passing, failing = _passing_names(repo, pr.head_sha)
+    missing = []
+    if prot is not None:
+        for name, app_id in prot.all_checks():
+            ok = any(n == name and (app_id is None or a in (app_id, None)) for n, a in passing)
+            if not ok:
+                missing.append(name)
+    if pr.mergeable_state_override is not None:
+        state = pr.mergeable_state_override
+    elif pr.draft:
+        state = "draft"
+    elif not mergeable:
+        state = "dirty"
+    elif behind and prot is not None and prot.strict:
+        state = "behind"
+    elif missing:
+        state = "blocked"
+    elif failing:
+        state = "unstable"
+    else:
+        state = "clean"
+    refusal = {
+        "draft": "Pull Request is still a draft",
+        "dirty": "Pull Request is not mergeable",
+        "behind": "Head branch is out of date. Review and try the merge again.",
+        "blocked": f'Required status check "{missing[0]}" is expected.' if missing else "Blocked",
+    }.get(state)
+    return mergeable, state, refusal
+
+
+# -- GitHub routes ------------------------------------------------------------------------
+
+
+def create_access_token(ctx: Ctx) -> Answer:
+    installation_id = int(ctx.params["installation_id"])
+    inst = ctx.fake.installations.get(installation_id)
+    if inst is None:
+        raise ApiError(404, "Not Found")
+    token = "ghs_" + secrets.token_hex(18)
+    expires_at = time.time() + ctx.fake.token_lifetime
+    ctx.fake.add_token(
+        token=token, installation_id=installation_id, expires_in=ctx.fake.token_lifetime
+    )
+    ctx.fake.minted += 1
+    body = {
+        "token": token,
+        "expires_at": iso(expires_at),
+        "permissions": {
+            "checks": "read",
+            "contents": "write",
+            "issues": "write",
+            "metadata": "read",
+            "pull_requests": "write",
+            "statuses": "read",
+        },
+        "repository_selection": "selected",
+    }
+    return 201, body, {}
+
+
+def list_installation_repositories(ctx: Ctx) -> Answer:
+    if ctx.installation_id is None:
+        raise ApiError(403, "You must authenticate with an installation access token.")
+    names = ctx.fake.installations[ctx.installation_id]["repositories"]
+    repos = [shapes.repository(ctx.api, ctx.fake.repos[n]) for n in names]
+    page, headers = _page(ctx, "/installation/repositories", repos)
+    body = {"total_count": len(repos), "repositories": page, "repository_selection": "selected"}
+    return 200, body, headers
+
+
+def get_pull(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull()
+    mergeable, state, _ = merge_state(repo, pr)
+    return 200, shapes.pull_request(ctx.api, repo, pr, mergeable, state), {}
+
+
+def _resolve_ref(repo: FakeRepo, ref: str) -> str | None:
+    for prefix in ("refs/heads/", "heads/"):
+        if ref.startswith(prefix) and ref[len(prefix) :] in repo.branches:
+            return repo.branches[ref[len(prefix) :]]
+    if ref in repo.branches:
+        return repo.branches[ref]
+    if 7 <= len(ref) <= 40 and all(c in "0123456789abcdef" for c in ref):
+        return ref
+    return None
+
+
+def list_check_runs(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    sha = _resolve_ref(repo, ctx.params["ref"])
+    if sha is None:
+        raise ApiError(422, f"No commit found for SHA: {ctx.params['ref']}")
+    runs = [r for r in repo.check_runs if r.head_sha == sha]
+    if ctx.query.get("filter", "latest") == "latest":
+        latest: dict[tuple[str, int], Any] = {}
+        for run in runs:
+            latest[(run.name, run.app_id)] = run
+        runs = list(latest.values())
+    if "check_name" in ctx.query:
+        runs = [r for r in runs if r.name == ctx.query["check_name"]]
+    if "status" in ctx.query:
+        runs = [r for r in runs if r.status == ctx.query["status"]]
+    runs.sort(key=lambda r: -r.id)
+    pulls = [p for p in repo.pulls.values() if p.head_sha == sha and p.state == "open"]
+    items = [shapes.check_run(ctx.api, repo, r, pulls) for r in runs]
+    page, headers = _page(
+        ctx, f"/repos/{repo.full_name}/commits/{ctx.params['ref']}/check-runs", items
+    )
+    return 200, {"total_count": len(items), "check_runs": page}, headers
+
+
+def combined_status(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    sha = _resolve_ref(repo, ctx.params["ref"])
+    if sha is None:
+        raise ApiError(404, f"No commit found for SHA: {ctx.params['ref']}")
+    statuses = _latest_statuses(repo, sha)
+    states = {s.state for s in statuses}
+    if states & {"failure", "error"}:
+        state = "failure"
+    elif not statuses or "pending" in states:
+        state = "pending"
+    else:
+        state = "success"
+    page, headers = _page(
+        ctx, f"/repos/{repo.full_name}/commits/{ctx.params['ref']}/status", statuses
+    )
+    body = shapes.combined_status(ctx.api, repo, sha, state, page)
+    body["total_count"] = len(statuses)
+    return 200, body, headers
+
+
+def update_branch(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    expected = body.get("expected_head_sha")
+    if pr.state != "open":
+        raise ApiError(422, "Pull request is closed")
+    if expected is not None and expected != pr.head_sha:
+        raise ApiError(422, "expected_head_sha does not match the pull request's head")
+    base_head = repo.branches[pr.base_ref]
+    if pr.base_sha == base_head:
+        raise ApiError(422, "There are no new commits on the base branch.")
+    if pr.conflict:
+        raise ApiError(422, "merge conflict between base and head")
+    pr.head_sha = fake_sha("update-branch", pr.head_sha, base_head)
+    pr.base_sha = base_head
+    repo.branches[pr.head_ref] = pr.head_sha
+    url = f"{shapes.HTML}/repos/{repo.full_name}/pulls/{pr.number}"
+    return 202, {"message": "Updating pull request branch.", "url": url}, {}
+
+
+def merge_pull(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull()
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    method = body.get("merge_method", "merge")
+    if method not in ("merge", "squash", "rebase"):
+        raise ApiError(422, "Invalid request.\n\nmerge_method is not a valid value.")
+    if pr.state == "open" and body.get("sha") not in (None, pr.head_sha):
+        raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+    _, _, refusal = merge_state(repo, pr)
+    if refusal is not None:
+        raise ApiError(405, refusal)
+    sha = fake_sha("merged", repo.full_name, pr.number, pr.head_sha, method)
+    repo.branches[pr.base_ref] = sha
+    pr.merged, pr.state, pr.merge_commit_sha = True, "closed", sha
+    return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
+
+
+def create_comment(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull("issue_number")
+    body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
+    if not isinstance(body, str):
+        raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
+    ident = ctx.fake.next_id()
+    author = "mergequeue[bot]" if ctx.installation_id is not None else "octocat"
+    pr.comments.append(ident)
+    ctx.fake.comments.append(FakeComment(ident, repo.full_name, pr.number, body, author))
+    data = shapes.issue_comment(ctx.api, repo, pr.number, ident, body, author)
+    return 201, data, {"Location": data["url"]}
+
+
+def _label_names(body: Any) -> list[str]:
+    items = body.get("labels") if isinstance(body, dict) else body
+    names = []
+    if isinstance(items, list):
+        for item in items:
+            if isinstance(item, str):
+                names.append(item)
+            elif isinstance(item, dict) and isinstance(item.get("name"), str):
+                names.append(item["name"])
+    return names
+
+
+def add_labels(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull("issue_number")
+    names = _label_names(ctx.body)
+    if not names:
+        raise ApiError(422, "Invalid request.\n\nNo labels given.")
+    for name in names:
+        if name not in pr.labels:
+            pr.labels.append(name)
+    return 200, [shapes.label(ctx.api, repo, n) for n in pr.labels], {}
+
+
+def remove_label(ctx: Ctx) -> Answer:
+    repo, pr = ctx.pull("issue_number")
+    name = ctx.params["name"]
+    if name not in pr.labels:
+        raise ApiError(404, "Label does not exist")
+    pr.labels.remove(name)
+    return 200, [shapes.label(ctx.api, repo, n) for n in pr.labels], {}
+
+
+def required_status_checks(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    branch = ctx.params["branch"]
+    if branch not in repo.branches:
+        raise ApiError(404, "Branch not found")
+    if branch not in repo.protection:
+        raise ApiError(404, "Branch not protected")
+    return 200, shapes.status_check_policy(ctx.api, repo, branch), {}
+
+
+def get_branch(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    branch = ctx.params["branch"]
+    if branch not in repo.branches:
+        raise ApiError(404, "Branch not found")
+    return 200, shapes.branch_with_protection(ctx.api, repo, branch), {}
+
+
+# (GitHub's template, Starlette path, method, handler, who may call it)
+ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
+    (
+        "/app/installations/{installation_id}/access_tokens",
+        "/app/installations/{installation_id:int}/access_tokens",
+        "POST",
+        create_access_token,
+        "app",
+    ),
+    ("/installation/repositories", "", "GET", list_installation_repositories, "installation"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}", "", "GET", get_pull, "token"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/update-branch", "", "PUT", update_branch, "token"),
+    ("/repos/{owner}/{repo}/pulls/{pull_number}/merge", "", "PUT", merge_pull, "token"),
+    (
+        "/repos/{owner}/{repo}/commits/{ref}/check-runs",
+        "/repos/{owner}/{repo}/commits/{ref:path}/check-runs",
+        "GET",
+        list_check_runs,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/commits/{ref}/status",
+        "/repos/{owner}/{repo}/commits/{ref:path}/status",
+        "GET",
+        combined_status,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/issues/{issue_number}/comments", "", "POST", create_comment, "token"),
+    ("/repos/{owner}/{repo}/issues/{issue_number}/labels", "", "POST", add_labels, "token"),
+    (
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}",
+        "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name:path}",
+        "DELETE",
+        remove_label,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+        "/repos/{owner}/{repo}/branches/{branch:path}/protection/required_status_checks",
+        "GET",
+        required_status_checks,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/branches/{branch}",
+        "/repos/{owner}/{repo}/branches/{branch:path}",
+        "GET",
+        get_branch,
+        "token",
+    ),
+]
+
+
+# -- request plumbing ---------------------------------------------------------------------
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if header is None:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() in ("bearer", "token") and value.strip() else None
+
+
+def _authenticate(
+    fake: FakeGitHub, request: Request, kind: AuthKind, call: Call
+) -> tuple[str, int | None]:
+    credential = _bearer(request)
+    if credential is None:
+        raise ApiError(401, "Requires authentication")
+    if kind == "app":
+        if fake.public_key is None or fake.app_id is None:
+            raise ApiError(401, "A JSON web token could not be decoded")
+        try:
+            claims = jwt.decode(
+                credential,
+                fake.public_key,
+                algorithms=["RS256"],
+                options={"require": ["iat", "exp", "iss"]},
+                leeway=30,
+            )
+        except jwt.PyJWTError:
+            raise ApiError(401, "A JSON web token could not be decoded") from None
+        call.jwt_claims = claims
+        now = time.time()
+        if str(claims["iss"]) != str(fake.app_id):
+            raise ApiError(401, "Integration not found")
+        if claims["exp"] - now > 600 + 30:
+            raise ApiError(
+                401,
+                "'Expiration time' claim ('exp') is too far in the future",
+            )
+        if claims["iat"] > now + 30:
+            raise ApiError(
+                401,
+                "'Issued at' claim ('iat') must be an Integer representing the time that the "
+                "assertion was issued",
+            )
+        return "app", None
+    token = fake.tokens.get(credential)
+    if token is None or token.expires_at <= time.time():
+        raise ApiError(401, "Bad credentials")
+    if token.installation_id is None:
+        return "token", None
+    return str(token.installation_id), token.installation_id
+
+
+def _request_id() -> str:
+    return ":".join(
+        [
+            secrets.token_hex(2),
+            secrets.token_hex(2),
+            secrets.token_hex(4),
+            secrets.token_hex(4),
+            secrets.token_hex(4),
+        ]
+    ).upper()
+
+
+def _endpoint(
+    fake: FakeGitHub, template: str, method: str, handler: Handler, kind: AuthKind
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        body: Any = None
+        call = Call(
+            method=method,
+            path=request.url.path,
+            route=template,
+            query=dict(request.query_params),
+            body=None,
+            authorization=request.headers.get("authorization"),
+        )
+        fake.calls.append(call)
+        request_id = _request_id()
+        headers = {
+            "X-GitHub-Request-Id": request_id,
+            "X-GitHub-Media-Type": "github.v3; format=json",
+        }
+        # Unauthenticated callers spend a shared (small) quota, as on GitHub.
+        window = fake.window("anonymous", limit=60)
+        try:
+            if raw:
+                try:
+                    body = call.body = json.loads(raw)
+                except ValueError:
+                    raise ApiError(400, "Problems parsing JSON") from None
+            identity, installation_id = _authenticate(fake, request, kind, call)
+            window = fake.window(identity)
+            for fault in fake.take_fault(template, method):
+                await _apply(fake, fault, request_id)
+            until = fake.exhausted_until(identity)
+            if until is not None or window.used >= window.limit:
+                who = "installation ID " + identity if installation_id is not None else "user ID 1"
+                raise ApiError(
+                    403,
+                    f"API rate limit exceeded for {who}.",
+                    {
+                        "X-RateLimit-Remaining": "0",
+                        "X-RateLimit-Reset": str(until if until is not None else window.reset),
+                        "X-RateLimit-Used": str(window.limit),
+                    },
+                )
+            window.used += 1
+            ctx = Ctx(
+                fake=fake,
+                api=str(request.base_url).rstrip("/"),
+                identity=identity,
+                installation_id=installation_id,
+                params={k: str(v) for k, v in request.path_params.items()},
+                body=body,
+                query=dict(request.query_params),
+            )
+            status, data, extra = handler(ctx)
+        except ApiError as exc:
+            status = exc.status
+            data = {"message": exc.message, "documentation_url": DOCS, "status": str(exc.status)}
+            extra = exc.headers
+        headers.update(
+            {
+                "X-RateLimit-Limit": str(window.limit),
+                "X-RateLimit-Remaining": str(max(0, window.limit - window.used)),
+                "X-RateLimit-Reset": str(window.reset),
+                "X-RateLimit-Used": str(window.used),
+                "X-RateLimit-Resource": "core",
+            }
+        )
+        headers.update(extra)
+        call.status = status
+        return JSONResponse(data, status_code=status, headers=headers)
+
+    return endpoint
+
+
+async def _apply(fake: FakeGitHub, fault: Any, request_id: str) -> None:
+    if fault.kind == "delay":
+        await asyncio.sleep(fault.seconds)
+    elif fault.kind == "fail":
+        raise ApiError(
+            fault.status, "Server Error" if fault.status != 503 else "Service Unavailable"
+        )
+    elif fault.kind == "hang":
+        await fake.wait_released(fault.seconds)
+        raise ApiError(504, "We couldn't respond to your request in time.")
+    elif fault.kind == "secondary_rate_limit":
+        headers = {} if fault.retry_after is None else {"Retry-After": str(fault.retry_after)}
+        raise ApiError(
+            fault.status,
+            "You have exceeded a secondary rate limit. Please wait a few minutes before you "
+            "try again. If you reach out to GitHub Support for help, please include the "
+            f"request ID {request_id}.",
+            headers,
+        )
+
+
+def _control(fake: FakeGitHub) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name == "health":
+            return JSONResponse({"ok": True})
+        if name == "calls" and request.method == "GET":
+            return JSONResponse(fake.calls_json())
+        if name not in fake.CONTROL_METHODS:
+            return JSONResponse({"error": f"unknown control {name!r}"}, status_code=404)
+        raw = await request.body()
+        try:
+            kwargs = json.loads(raw) if raw else {}
+            result = getattr(fake, name)(**kwargs)
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
+        return JSONResponse({"result": result})
+
+    return endpoint
+
+
+def _github_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        message = "Not Found" if status == 404 else "Method Not Allowed"
+        body = {"message": message, "documentation_url": DOCS, "status": str(status)}
+        return JSONResponse(body, status_code=status)
+
+    return handler
+
+
+def build_app(fake: FakeGitHub) -> Starlette:
+    routes = [
+        Route(path or template, _endpoint(fake, template, method, handler, kind), methods=[method])
+        for template, path, method, handler, kind in ROUTES
+    ]
+    routes.append(Route("/_fake/{name}", _control(fake), methods=["GET", "POST"]))
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        404: _github_error(404),
+        405: _github_error(405),
+    }
+    return Starlette(routes=routes, exception_handlers=handlers)

@@ -1,0 +1,409 @@
+"""GitHub's JSON shapes, complete enough to satisfy GitHub's published OpenAPI schemas.
+
+Every builder takes the API base URL of the request (`api`), so `url` fields and
+pagination links point back at the fake wherever it runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tests.fakegithub.state import FakeCheckRun, FakePull, FakeRepo, FakeStatus
+
+Json = dict[str, Any]
+
+HTML = "https://github.com"
+EPOCH_ISO = "2026-01-01T00:00:00Z"
+
+
+def node_id(kind: str, ident: int | str) -> str:
+    return f"{kind}_" + hashlib.sha1(f"{kind}{ident}".encode()).hexdigest()[:16]
+
+
+def simple_user(api: str, login: str, ident: int, kind: str = "User") -> Json:
+    base = f"{api}/users/{login}"
+    return {
+        "login": login,
+        "id": ident,
+        "node_id": node_id("U", ident),
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{ident}?v=4",
+        "gravatar_id": "",
+        "url": base,
+        "html_url": f"{HTML}/{login}",
+        "followers_url": f"{base}/followers",
+        "following_url": f"{base}/following{{/other_user}}",
+        "gists_url": f"{base}/gists{{/gist_id}}",
+        "starred_url": f"{base}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{base}/subscriptions",
+        "organizations_url": f"{base}/orgs",
+        "repos_url": f"{base}/repos",
+        "events_url": f"{base}/events{{/privacy}}",
+        "received_events_url": f"{base}/received_events",
+        "type": kind,
+        "site_admin": False,
+        "user_view_type": "public",
+    }
+
+
+def repository(api: str, repo: FakeRepo) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "id": repo.id,
+        "node_id": node_id("R", repo.id),
+        "name": repo.name,
+        "full_name": repo.full_name,
+        "private": repo.private,
+        "owner": simple_user(api, repo.owner, repo.owner_id, "Organization"),
+        "html_url": f"{HTML}/{repo.full_name}",
+        "description": None,
+        "fork": False,
+        "url": u,
+        "archive_url": f"{u}/{{archive_format}}{{/ref}}",
+        "assignees_url": f"{u}/assignees{{/user}}",
+        "blobs_url": f"{u}/git/blobs{{/sha}}",
+        "branches_url": f"{u}/branches{{/branch}}",
+        "collaborators_url": f"{u}/collaborators{{/collaborator}}",
+        "comments_url": f"{u}/comments{{/number}}",
+        "commits_url": f"{u}/commits{{/sha}}",
+        "compare_url": f"{u}/compare/{{base}}...{{head}}",
+        "contents_url": f"{u}/contents/{{+path}}",
+        "contributors_url": f"{u}/contributors",
+        "deployments_url": f"{u}/deployments",
+        "downloads_url": f"{u}/downloads",
+        "events_url": f"{u}/events",
+        "forks_url": f"{u}/forks",
+        "git_commits_url": f"{u}/git/commits{{/sha}}",
+        "git_refs_url": f"{u}/git/refs{{/sha}}",
+        "git_tags_url": f"{u}/git/tags{{/sha}}",
+        "git_url": f"git://github.com/{repo.full_name}.git",
+        "issue_comment_url": f"{u}/issues/comments{{/number}}",
+        "issue_events_url": f"{u}/issues/events{{/number}}",
+        "issues_url": f"{u}/issues{{/number}}",
+        "keys_url": f"{u}/keys{{/key_id}}",
+        "labels_url": f"{u}/labels{{/name}}",
+        "languages_url": f"{u}/languages",
+        "merges_url": f"{u}/merges",
+        "milestones_url": f"{u}/milestones{{/number}}",
+        "notifications_url": f"{u}/notifications{{?since,all,participating}}",
+        "pulls_url": f"{u}/pulls{{/number}}",
+        "releases_url": f"{u}/releases{{/id}}",
+        "ssh_url": f"git@github.com:{repo.full_name}.git",
+        "stargazers_url": f"{u}/stargazers",
+        "statuses_url": f"{u}/statuses/{{sha}}",
+        "subscribers_url": f"{u}/subscribers",
+        "subscription_url": f"{u}/subscription",
+        "tags_url": f"{u}/tags",
+        "teams_url": f"{u}/teams",
+        "trees_url": f"{u}/git/trees{{/sha}}",
+        "clone_url": f"{HTML}/{repo.full_name}.git",
+        "mirror_url": None,
+        "hooks_url": f"{u}/hooks",
+        "svn_url": f"{HTML}/{repo.full_name}",
+        "homepage": None,
+        "language": "Python",
+        "forks_count": 0,
+        "forks": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "watchers": 0,
+        "size": 108,
+        "default_branch": repo.default_branch,
+        "open_issues_count": sum(1 for p in repo.pulls.values() if p.state == "open"),
+        "open_issues": sum(1 for p in repo.pulls.values() if p.state == "open"),
+        "is_template": False,
+        "topics": [],
+        "has_issues": True,
+        "has_projects": True,
+        "has_wiki": True,
+        "has_pages": False,
+        "has_downloads": True,
+        "has_discussions": False,
+        "archived": repo.archived,
+        "disabled": False,
+        "visibility": "private" if repo.private else "public",
+        "pushed_at": EPOCH_ISO,
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "permissions": {
+            "admin": False,
+            "maintain": False,
+            "push": True,
+            "triage": True,
+            "pull": True,
+        },
+        "allow_rebase_merge": True,
+        "allow_squash_merge": True,
+        "allow_merge_commit": True,
+        "allow_auto_merge": False,
+        "delete_branch_on_merge": False,
+        "allow_update_branch": True,
+        "license": None,
+    }
+
+
+def label(api: str, repo: FakeRepo, name: str) -> Json:
+    ident = repo.label_ids.setdefault(name, 9000 + len(repo.label_ids))
+    return {
+        "id": ident,
+        "node_id": node_id("LA", ident),
+        "url": f"{api}/repos/{repo.full_name}/labels/{name}",
+        "name": name,
+        "description": None,
+        "color": "ededed",
+        "default": False,
+    }
+
+
+def _link(href: str) -> Json:
+    return {"href": href}
+
+
+def _ref_side(api: str, repo: FakeRepo, ref: str, sha: str) -> Json:
+    return {
+        "label": f"{repo.owner}:{ref}",
+        "ref": ref,
+        "sha": sha,
+        "user": simple_user(api, repo.owner, repo.owner_id, "Organization"),
+        "repo": repository(api, repo),
+    }
+
+
+def pull_request(
+    api: str, repo: FakeRepo, pr: FakePull, mergeable: bool | None, mergeable_state: str
+) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    html = f"{HTML}/{repo.full_name}/pull/{pr.number}"
+    author = simple_user(api, pr.user, pr.user_id)
+    merged_by = simple_user(api, "mergequeue[bot]", 41898282, "Bot") if pr.merged else None
+    return {
+        "url": f"{u}/pulls/{pr.number}",
+        "id": pr.id,
+        "node_id": node_id("PR", pr.id),
+        "html_url": html,
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "issue_url": f"{u}/issues/{pr.number}",
+        "commits_url": f"{u}/pulls/{pr.number}/commits",
+        "review_comments_url": f"{u}/pulls/{pr.number}/comments",
+        "review_comment_url": f"{u}/pulls/comments{{/number}}",
+        "comments_url": f"{u}/issues/{pr.number}/comments",
+        "statuses_url": f"{u}/statuses/{pr.head_sha}",
+        "number": pr.number,
+        "state": pr.state,
+        "locked": False,
+        "title": pr.title,
+        "user": author,
+        "body": pr.body,
+        "labels": [label(api, repo, name) for name in pr.labels],
+        "milestone": None,
+        "active_lock_reason": None,
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "closed_at": EPOCH_ISO if pr.state == "closed" else None,
+        "merged_at": EPOCH_ISO if pr.merged else None,
+        "merge_commit_sha": pr.merge_commit_sha,
+        "assignee": None,
+        "assignees": [],
+        "requested_reviewers": [],
+        "requested_teams": [],
+        "head": _ref_side(api, repo, pr.head_ref, pr.head_sha),
+        "base": _ref_side(api, repo, pr.base_ref, repo.branches.get(pr.base_ref, pr.base_sha)),
+        "_links": {
+            "self": _link(f"{u}/pulls/{pr.number}"),
+            "html": _link(html),
+            "issue": _link(f"{u}/issues/{pr.number}"),
+            "comments": _link(f"{u}/issues/{pr.number}/comments"),
+            "review_comments": _link(f"{u}/pulls/{pr.number}/comments"),
+            "review_comment": _link(f"{u}/pulls/comments{{/number}}"),
+            "commits": _link(f"{u}/pulls/{pr.number}/commits"),
+            "statuses": _link(f"{u}/statuses/{pr.head_sha}"),
+        },
+        "author_association": "MEMBER",
+        "auto_merge": None,
+        "draft": pr.draft,
+        "merged": pr.merged,
+        "mergeable": mergeable,
+        "rebaseable": mergeable,
+        "mergeable_state": mergeable_state,
+        "merged_by": merged_by,
+        "comments": len(pr.comments),
+        "review_comments": 0,
+        "maintainer_can_modify": False,
+        "commits": 1,
+        "additions": 10,
+        "deletions": 2,
+        "changed_files": 1,
+    }
+
+
+def integration(api: str, app_id: int, slug: str) -> Json:
+    return {
+        "id": app_id,
+        "slug": slug,
+        "node_id": node_id("A", app_id),
+        "client_id": f"Iv1.{app_id:016x}",
+        "owner": simple_user(api, "github", 9919, "Organization"),
+        "name": slug.replace("-", " ").title(),
+        "description": "",
+        "external_url": f"https://{slug}.example.com",
+        "html_url": f"{HTML}/apps/{slug}",
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "permissions": {"checks": "write", "metadata": "read"},
+        "events": ["check_run", "check_suite"],
+    }
+
+
+def check_run(api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull]) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    completed = run.status == "completed"
+    return {
+        "id": run.id,
+        "head_sha": run.head_sha,
+        "node_id": node_id("CR", run.id),
+        "external_id": str(run.id),
+        "url": f"{u}/check-runs/{run.id}",
+        "html_url": f"{HTML}/{repo.full_name}/runs/{run.id}",
+        "details_url": f"https://ci.example.com/runs/{run.id}",
+        "status": run.status,
+        "conclusion": run.conclusion if completed else None,
+        "started_at": EPOCH_ISO,
+        "completed_at": EPOCH_ISO if completed else None,
+        "output": {
+            "title": run.name,
+            "summary": f"{run.name}: {run.conclusion or run.status}",
+            "text": None,
+            "annotations_count": 0,
+            "annotations_url": f"{u}/check-runs/{run.id}/annotations",
+        },
+        "name": run.name,
+        "check_suite": {"id": run.suite_id},
+        "app": integration(api, run.app_id, run.app_slug),
+        "pull_requests": [_pull_minimal(api, repo, p) for p in pulls],
+    }
+
+
+def _pull_minimal(api: str, repo: FakeRepo, pr: FakePull) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    side = {"id": repo.id, "url": u, "name": repo.name}
+    return {
+        "id": pr.id,
+        "number": pr.number,
+        "url": f"{u}/pulls/{pr.number}",
+        "head": {"ref": pr.head_ref, "sha": pr.head_sha, "repo": side},
+        "base": {"ref": pr.base_ref, "sha": repo.branches.get(pr.base_ref, ""), "repo": side},
+    }
+
+
+def commit_status(api: str, repo: FakeRepo, st: FakeStatus) -> Json:
+    return {
+        "url": f"{api}/repos/{repo.full_name}/statuses/{st.sha}",
+        "avatar_url": "https://avatars.githubusercontent.com/u/9919?v=4",
+        "id": st.id,
+        "node_id": node_id("SC", st.id),
+        "state": st.state,
+        "description": st.description,
+        "target_url": st.target_url,
+        "context": st.context,
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+    }
+
+
+def combined_status(
+    api: str, repo: FakeRepo, sha: str, state: str, statuses: list[FakeStatus]
+) -> Json:
+    return {
+        "state": state,
+        "statuses": [commit_status(api, repo, st) for st in statuses],
+        "sha": sha,
+        "total_count": len(statuses),
+        "repository": repository(api, repo),
+        "commit_url": f"{api}/repos/{repo.full_name}/commits/{sha}",
+        "url": f"{api}/repos/{repo.full_name}/commits/{sha}/status",
+    }
+
+
+def commit(api: str, repo: FakeRepo, sha: str) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    git_user = {"name": "Monalisa Octocat", "email": "octocat@github.com", "date": EPOCH_ISO}
+    tree = hashlib.sha1(f"tree{sha}".encode()).hexdigest()
+    parent = hashlib.sha1(f"parent{sha}".encode()).hexdigest()
+    return {
+        "url": f"{u}/commits/{sha}",
+        "sha": sha,
+        "node_id": node_id("C", sha),
+        "html_url": f"{HTML}/{repo.full_name}/commit/{sha}",
+        "comments_url": f"{u}/commits/{sha}/comments",
+        "commit": {
+            "url": f"{u}/git/commits/{sha}",
+            "author": git_user,
+            "committer": git_user,
+            "message": "Fake commit",
+            "comment_count": 0,
+            "tree": {"sha": tree, "url": f"{u}/git/trees/{tree}"},
+        },
+        "author": None,
+        "committer": None,
+        "parents": [
+            {
+                "sha": parent,
+                "url": f"{u}/commits/{parent}",
+                "html_url": f"{HTML}/{repo.full_name}/commit/{parent}",
+            }
+        ],
+    }
+
+
+def status_check_policy(api: str, repo: FakeRepo, branch: str) -> Json:
+    prot = repo.protection[branch]
+    url = f"{api}/repos/{repo.full_name}/branches/{branch}/protection/required_status_checks"
+    return {
+        "url": url,
+        "strict": prot.strict,
+        "contexts": list(prot.contexts),
+        "checks": [{"context": c, "app_id": a} for c, a in prot.all_checks()],
+        "contexts_url": f"{url}/contexts",
+    }
+
+
+def branch_with_protection(api: str, repo: FakeRepo, branch: str) -> Json:
+    u = f"{api}/repos/{repo.full_name}/branches/{branch}"
+    prot = repo.protection.get(branch)
+    protection: Json = {"enabled": False}
+    if prot is not None:
+        protection = {
+            "enabled": True,
+            "required_status_checks": {
+                "enforcement_level": "non_admins",
+                "contexts": list(prot.contexts),
+                "checks": [{"context": c, "app_id": a} for c, a in prot.all_checks()],
+                "strict": prot.strict,
+            },
+        }
+    return {
+        "name": branch,
+        "commit": commit(api, repo, repo.branches[branch]),
+        "_links": {"self": u, "html": f"{HTML}/{repo.full_name}/tree/{branch}"},
+        "protected": prot is not None,
+        "protection": protection,
+        "protection_url": f"{u}/protection",
+    }
+
+
+def issue_comment(api: str, repo: FakeRepo, number: int, ident: int, body: str, login: str) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "id": ident,
+        "node_id": node_id("IC", ident),
+        "url": f"{u}/issues/comments/{ident}",
+        "html_url": f"{HTML}/{repo.full_name}/pull/{number}#issuecomment-{ident}",
+        "body": body,
+        "user": simple_user(api, login, 41898282, "Bot"),
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "issue_url": f"{u}/issues/{number}",
+        "author_association": "NONE",
+    }

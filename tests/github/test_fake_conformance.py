@@ -1,0 +1,448 @@
+"""The fake GitHub answers with GitHub's real status codes and shapes.
+
+Every scenario's answer is validated against the response schema of that operation in
+GitHub's published OpenAPI description: if the fake drifts from the real API (a missing
+required field, a wrong type, a status code GitHub never sends), these tests fail.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from mergequeue.github import make_app_jwt
+from tests.fakegithub import FakeGitHub
+from tests.fakegithub.app import ROUTES
+from tests.github import openapi
+from tests.github.conftest import (
+    APP_ID,
+    FULL_NAME,
+    INSTALLATION_ID,
+    INSTALLATION_TOKEN,
+    OTHER_REPO,
+    STATIC_TOKEN,
+    KeyPair,
+)
+
+PULL = "/repos/{owner}/{repo}/pulls/{pull_number}"
+UPDATE = "/repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
+MERGE = "/repos/{owner}/{repo}/pulls/{pull_number}/merge"
+CHECK_RUNS = "/repos/{owner}/{repo}/commits/{ref}/check-runs"
+STATUS = "/repos/{owner}/{repo}/commits/{ref}/status"
+COMMENTS = "/repos/{owner}/{repo}/issues/{issue_number}/comments"
+LABELS = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
+LABEL = "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
+REQUIRED = "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
+BRANCH = "/repos/{owner}/{repo}/branches/{branch}"
+TOKENS = "/app/installations/{installation_id}/access_tokens"
+INSTALL_REPOS = "/installation/repositories"
+R = f"/repos/{FULL_NAME}"
+
+
+@dataclass
+class Env:
+    fake: FakeGitHub
+    http: httpx.AsyncClient
+    keys: KeyPair
+
+    async def call(
+        self, method: str, path: str, *, token: str = INSTALLATION_TOKEN, json: object = None
+    ) -> httpx.Response:
+        return await self.http.request(
+            method, path, json=json, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    def jwt(self) -> str:
+        return make_app_jwt(app_id=APP_ID, private_key=self.keys.private_pem)
+
+    def pull(self, **kwargs: object) -> dict[str, str]:
+        return self.fake.add_pull(full_name=FULL_NAME, **kwargs)  # type: ignore[arg-type]
+
+
+Scenario = Callable[[Env], Awaitable[httpx.Response]]
+SCENARIOS: dict[str, tuple[str, str, int, Scenario]] = {}
+
+
+def scenario(method: str, template: str, status: int) -> Callable[[Scenario], Scenario]:
+    def register(fn: Scenario) -> Scenario:
+        SCENARIOS[fn.__name__] = (method, template, status, fn)
+        return fn
+
+    return register
+
+
+# -- App auth -----------------------------------------------------------------------------
+
+
+@scenario("POST", TOKENS, 201)
+async def mint_token(env: Env) -> httpx.Response:
+    return await env.call(
+        "POST", f"/app/installations/{INSTALLATION_ID}/access_tokens", token=env.jwt()
+    )
+
+
+@scenario("POST", TOKENS, 401)
+async def mint_token_with_installation_token(env: Env) -> httpx.Response:
+    return await env.call("POST", f"/app/installations/{INSTALLATION_ID}/access_tokens")
+
+
+@scenario("POST", TOKENS, 404)
+async def mint_token_unknown_installation(env: Env) -> httpx.Response:
+    return await env.call("POST", "/app/installations/999/access_tokens", token=env.jwt())
+
+
+@scenario("GET", INSTALL_REPOS, 200)
+async def installation_repositories(env: Env) -> httpx.Response:
+    return await env.call("GET", INSTALL_REPOS)
+
+
+@scenario("GET", INSTALL_REPOS, 401)
+async def installation_repositories_bad_token(env: Env) -> httpx.Response:
+    return await env.call("GET", INSTALL_REPOS, token="ghs_nonsense")
+
+
+@scenario("GET", INSTALL_REPOS, 403)
+async def installation_repositories_static_token(env: Env) -> httpx.Response:
+    return await env.call("GET", INSTALL_REPOS, token=STATIC_TOKEN)
+
+
+# -- pull requests ------------------------------------------------------------------------
+
+
+@scenario("GET", PULL, 200)
+async def pull_clean(env: Env) -> httpx.Response:
+    pr = env.pull(labels=["mergequeue"])
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert response.json()["mergeable_state"] == "clean"
+    return response
+
+
+@scenario("GET", PULL, 200)
+async def pull_behind(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.protect(full_name=FULL_NAME, branch="main", strict=True)
+    env.fake.push(full_name=FULL_NAME, branch="main")
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert response.json()["mergeable_state"] == "behind"
+    return response
+
+
+@scenario("GET", PULL, 200)
+async def pull_dirty(env: Env) -> httpx.Response:
+    pr = env.pull(conflict=True)
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert (response.json()["mergeable"], response.json()["mergeable_state"]) == (False, "dirty")
+    return response
+
+
+@scenario("GET", PULL, 200)
+async def pull_blocked(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.protect(full_name=FULL_NAME, branch="main", contexts=["ci"])
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert response.json()["mergeable_state"] == "blocked"
+    return response
+
+
+@scenario("GET", PULL, 200)
+async def pull_mergeability_unknown(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.set_pull(full_name=FULL_NAME, number=int(pr["number"]), mergeable=None)
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert response.json()["mergeable"] is None
+    return response
+
+
+@scenario("GET", PULL, 200)
+async def pull_merged(env: Env) -> httpx.Response:
+    pr = env.pull()
+    await env.call("PUT", f"{R}/pulls/{pr['number']}/merge", json={"merge_method": "squash"})
+    response = await env.call("GET", f"{R}/pulls/{pr['number']}")
+    assert response.json()["merged"] is True
+    return response
+
+
+@scenario("GET", PULL, 404)
+async def pull_unknown(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/pulls/404")
+
+
+@scenario("GET", PULL, 404)
+async def pull_in_repository_outside_installation(env: Env) -> httpx.Response:
+    env.fake.add_pull(full_name=OTHER_REPO)
+    return await env.call("GET", f"/repos/{OTHER_REPO}/pulls/1")
+
+
+@scenario("GET", PULL, 401)
+async def pull_bad_token(env: Env) -> httpx.Response:
+    env.pull()
+    return await env.call("GET", f"{R}/pulls/1", token="ghs_expired")
+
+
+@scenario("PUT", UPDATE, 202)
+async def update_branch(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.push(full_name=FULL_NAME, branch="main")
+    body = {"expected_head_sha": pr["head_sha"]}
+    response = await env.call("PUT", f"{R}/pulls/{pr['number']}/update-branch", json=body)
+    assert env.fake.repo(FULL_NAME).pulls[1].head_sha != pr["head_sha"]
+    return response
+
+
+@scenario("PUT", UPDATE, 422)
+async def update_branch_not_behind(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/update-branch", json={})
+
+
+@scenario("PUT", UPDATE, 422)
+async def update_branch_conflict(env: Env) -> httpx.Response:
+    pr = env.pull(conflict=True)
+    env.fake.push(full_name=FULL_NAME, branch="main")
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/update-branch")
+
+
+@scenario("PUT", MERGE, 200)
+async def merge(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = {"merge_method": "squash", "sha": pr["head_sha"], "commit_title": "A change (#1)"}
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/merge", json=body)
+
+
+@scenario("PUT", MERGE, 405)
+async def merge_blocked(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.protect(full_name=FULL_NAME, branch="main", contexts=["ci"])
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/merge", json={"merge_method": "merge"})
+
+
+@scenario("PUT", MERGE, 409)
+async def merge_head_moved(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = {"merge_method": "merge", "sha": "0" * 40}
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/merge", json=body)
+
+
+@scenario("PUT", MERGE, 422)
+async def merge_bad_method(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = {"merge_method": "octopus"}
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/merge", json=body)
+
+
+# -- checks and statuses ------------------------------------------------------------------
+
+
+@scenario("GET", CHECK_RUNS, 200)
+async def check_runs(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.add_check_run(full_name=FULL_NAME, head_sha=pr["head_sha"], name="ci")
+    env.fake.add_check_run(
+        full_name=FULL_NAME, head_sha=pr["head_sha"], name="lint", status="in_progress"
+    )
+    response = await env.call("GET", f"{R}/commits/{pr['head_sha']}/check-runs")
+    assert response.json()["total_count"] == 2
+    return response
+
+
+@scenario("GET", CHECK_RUNS, 422)
+async def check_runs_unknown_ref(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/commits/no-such-branch/check-runs")
+
+
+@scenario("GET", STATUS, 200)
+async def combined_status(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.add_status(
+        full_name=FULL_NAME, sha=pr["head_sha"], context="ci/legacy", state="success"
+    )
+    env.fake.add_status(
+        full_name=FULL_NAME,
+        sha=pr["head_sha"],
+        context="deploy",
+        state="pending",
+        description="waiting",
+        target_url="https://ci.example.com/1",
+    )
+    response = await env.call("GET", f"{R}/commits/{pr['head_sha']}/status")
+    assert response.json()["state"] == "pending"
+    return response
+
+
+@scenario("GET", STATUS, 404)
+async def combined_status_unknown_ref(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/commits/no-such-branch/status")
+
+
+# -- comments and labels ------------------------------------------------------------------
+
+
+@scenario("POST", COMMENTS, 201)
+async def comment(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("POST", f"{R}/issues/{pr['number']}/comments", json={"body": "Queued."})
+
+
+@scenario("POST", COMMENTS, 404)
+async def comment_unknown_issue(env: Env) -> httpx.Response:
+    return await env.call("POST", f"{R}/issues/77/comments", json={"body": "Queued."})
+
+
+@scenario("POST", COMMENTS, 422)
+async def comment_without_body(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("POST", f"{R}/issues/{pr['number']}/comments", json={})
+
+
+@scenario("POST", LABELS, 200)
+async def add_labels(env: Env) -> httpx.Response:
+    pr = env.pull(labels=["bug"])
+    body = {"labels": ["mergequeue", "bug"]}
+    return await env.call("POST", f"{R}/issues/{pr['number']}/labels", json=body)
+
+
+@scenario("POST", LABELS, 404)
+async def add_labels_unknown_issue(env: Env) -> httpx.Response:
+    return await env.call("POST", f"{R}/issues/77/labels", json={"labels": ["x"]})
+
+
+@scenario("POST", LABELS, 422)
+async def add_no_labels(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("POST", f"{R}/issues/{pr['number']}/labels", json={"labels": []})
+
+
+@scenario("DELETE", LABEL, 200)
+async def remove_label(env: Env) -> httpx.Response:
+    pr = env.pull(labels=["mergequeue", "bug"])
+    return await env.call("DELETE", f"{R}/issues/{pr['number']}/labels/mergequeue")
+
+
+@scenario("DELETE", LABEL, 404)
+async def remove_absent_label(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("DELETE", f"{R}/issues/{pr['number']}/labels/mergequeue")
+
+
+# -- branches -----------------------------------------------------------------------------
+
+
+@scenario("GET", REQUIRED, 200)
+async def required_checks(env: Env) -> httpx.Response:
+    env.fake.protect(
+        full_name=FULL_NAME, branch="main", contexts=["ci/legacy"], checks=[("build", 15368)]
+    )
+    return await env.call("GET", f"{R}/branches/main/protection/required_status_checks")
+
+
+@scenario("GET", REQUIRED, 404)
+async def required_checks_unprotected(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/branches/main/protection/required_status_checks")
+
+
+@scenario("GET", BRANCH, 200)
+async def branch(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/branches/main")
+
+
+@scenario("GET", BRANCH, 200)
+async def protected_branch(env: Env) -> httpx.Response:
+    env.fake.protect(full_name=FULL_NAME, branch="main", contexts=["ci"])
+    return await env.call("GET", f"{R}/branches/main")
+
+
+@scenario("GET", BRANCH, 404)
+async def branch_unknown(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/branches/nope")
+
+
+# -- failures any endpoint can give -------------------------------------------------------
+
+
+@scenario("GET", PULL, 403)
+async def primary_rate_limit(env: Env) -> httpx.Response:
+    env.pull()
+    env.fake.rate_limit_primary(until=int(time.time()) + 600)
+    response = await env.call("GET", f"{R}/pulls/1")
+    assert response.headers["x-ratelimit-remaining"] == "0"
+    return response
+
+
+@scenario("PUT", MERGE, 403)
+async def secondary_rate_limit(env: Env) -> httpx.Response:
+    env.pull()
+    env.fake.rate_limit_secondary(retry_after=30, route=MERGE)
+    response = await env.call("PUT", f"{R}/pulls/1/merge", json={"merge_method": "merge"})
+    assert response.headers["retry-after"] == "30"
+    return response
+
+
+@scenario("POST", COMMENTS, 429)
+async def secondary_rate_limit_429(env: Env) -> httpx.Response:
+    env.pull()
+    env.fake.rate_limit_secondary(retry_after=None, status=429)
+    return await env.call("POST", f"{R}/issues/1/comments", json={"body": "x"})
+
+
+@scenario("GET", STATUS, 502)
+async def server_error(env: Env) -> httpx.Response:
+    env.fake.fail(status=502)
+    return await env.call("GET", f"{R}/commits/main/status")
+
+
+@scenario("GET", PULL, 503)
+async def unavailable(env: Env) -> httpx.Response:
+    env.fake.fail(status=503, route=PULL)
+    return await env.call("GET", f"{R}/pulls/1")
+
+
+@pytest.fixture
+async def env(fake: FakeGitHub, app_keys: KeyPair) -> AsyncIterator[Env]:
+    transport = httpx.ASGITransport(app=fake.asgi)
+    async with httpx.AsyncClient(transport=transport, base_url="https://api.github.com") as http:
+        yield Env(fake, http, app_keys)
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+async def test_fake_answer_matches_github_openapi(env: Env, name: str) -> None:
+    method, template, status, run = SCENARIOS[name]
+    response = await run(env)
+    assert response.status_code == status, response.text
+    assert env.fake.calls[-1].route == template
+    body = response.json() if response.content else None
+    assert openapi.response_errors(method, template, status, body) == []
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.headers["x-github-request-id"]
+    for header in ("limit", "remaining", "reset", "used", "resource"):
+        assert response.headers[f"x-ratelimit-{header}"], header
+    if status >= 400:
+        assert isinstance(body, dict)
+        assert set(body) >= {"message", "documentation_url"}
+
+
+@pytest.mark.parametrize(("template", "method"), [(r[0], r[2]) for r in ROUTES])
+def test_every_fake_route_is_a_github_operation(template: str, method: str) -> None:
+    assert openapi.operation(method, template) is not None
+
+
+def test_every_fake_route_has_a_successful_scenario() -> None:
+    covered = {(m, t) for m, t, s, _ in SCENARIOS.values() if 200 <= s < 300}
+    assert covered == {(r[2], r[0]) for r in ROUTES}
+
+
+def test_unknown_paths_answer_githubs_404_shape(fake: FakeGitHub) -> None:
+    errors = openapi.response_errors(
+        "GET", PULL, 404, {"message": "Not Found", "documentation_url": "x"}
+    )
+    assert errors == []
+
+
+def test_validator_catches_drift() -> None:
+    """The validators are not vacuous: a pull request without `head` is rejected."""
+    errors = openapi.response_errors("GET", PULL, 200, {"number": 1})
+    assert any("head" in e for e in errors)
+    assert openapi.response_errors("GET", PULL, 418, {}) != []
