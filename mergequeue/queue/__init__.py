@@ -1,0 +1,1 @@
+"""The merge queue: commands on its state, the pure decision, and its actions."""

@@ -1,0 +1,395 @@
+"""Per-repository queue settings (label, merge method, required checks, CI timeout) set
+and reset through REST (`PATCH /api/v1/repos/{owner}/{repo}`) and GraphQL
+(`updateRepositorySettings`) on the real web process, over SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+import redis
+
+from tests.e2e.conftest import StartWeb, Web
+from tests.support.seed import seed
+
+TOKEN = "settings-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+# Nothing listens there: every wake-up fails at once, and the API must not care.
+UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"
+REPO_ID = 930_000_001
+# Not the built-in defaults (mergequeue, squash): these can only come from the environment.
+ENV_LABEL = "ready-to-ship"
+ENV_METHOD = "rebase"
+DEFAULT_CI_TIMEOUT = 3600
+DEFAULTS = {
+    "queue_label": ENV_LABEL,
+    "merge_method": ENV_METHOD,
+    "required_checks": None,
+    "ci_timeout_seconds": DEFAULT_CI_TIMEOUT,
+}
+SETTINGS_FIELDS = "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
+UPDATE = (
+    "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
+    ' updateRepositorySettings(owner: "acme", name: $name, settings: $settings) {'
+    f" {SETTINGS_FIELDS} }} }}"
+)
+
+# Repositories, one per test that changes settings, so tests do not see each other's.
+NAMES = ["rest", "graphql", "partial", "bad-rest", "bad-graphql", "deep", "both", "down"]
+
+
+@pytest.fixture(scope="module")
+def web(start_module_web: StartWeb, module_database_url: str) -> Web:
+    for i, name in enumerate(NAMES):
+        seed(module_database_url, repo_id=REPO_ID + i, owner="acme", name=name)
+    return start_module_web(
+        DATABASE_URL=module_database_url,
+        API_TOKENS=TOKEN,
+        REDIS_URL=UNREACHABLE_REDIS,
+        QUEUE_LABEL=ENV_LABEL,
+        MERGE_METHOD=ENV_METHOD,
+    )
+
+
+def call(web: Web, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    kwargs.setdefault("headers", AUTH)
+    return httpx.request(method, web.url + path, timeout=10, **kwargs)
+
+
+def patch(web: Web, name: str, body: Any, **kwargs: Any) -> httpx.Response:
+    return call(web, "PATCH", f"/api/v1/repos/acme/{name}", json=body, **kwargs)
+
+
+def gql(web: Web, query: str, headers: dict[str, str] = AUTH, **variables: Any) -> httpx.Response:
+    body = {"query": query, "variables": variables or None}
+    return httpx.post(web.url + "/graphql", json=body, headers=headers, timeout=10)
+
+
+def update(web: Web, name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    response = gql(web, UPDATE, name=name, settings=settings)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    result: dict[str, Any] = body["data"]["updateRepositorySettings"]
+    return result
+
+
+def rest_settings(web: Web, name: str) -> dict[str, Any]:
+    body = call(web, "GET", f"/api/v1/repos/acme/{name}").json()
+    return {field: body[field] for field in DEFAULTS}
+
+
+def graphql_settings(web: Web, name: str) -> dict[str, Any]:
+    query = f'{{ repository(owner: "acme", name: "{name}") {{ {SETTINGS_FIELDS} }} }}'
+    return snake(gql(web, query).json()["data"]["repository"])
+
+
+def snake(graphql_repository: dict[str, Any]) -> dict[str, Any]:
+    """A GraphQL Repository's settings under the REST API's names."""
+    return {
+        "queue_label": graphql_repository["queueLabel"],
+        "merge_method": graphql_repository["mergeMethod"],
+        "required_checks": graphql_repository["requiredChecks"],
+        "ci_timeout_seconds": graphql_repository["ciTimeoutSeconds"],
+    }
+
+
+def camel(field: str) -> str:
+    head, *rest = field.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+# One value per setting, none of them a default.
+VALUES: list[tuple[str, Any]] = [
+    ("queue_label", "merge when green"),
+    ("merge_method", "squash"),
+    ("required_checks", ["ci / test", "lint"]),
+    ("ci_timeout_seconds", 900),
+]
+
+
+def test_defaults_come_from_the_environment(web: Web) -> None:
+    for name in NAMES:
+        assert rest_settings(web, name) == DEFAULTS
+        assert graphql_settings(web, name) == DEFAULTS
+    listed = call(web, "GET", "/api/v1/repos").json()
+    assert {r["full_name"]: r["queue_label"] for r in listed} == {
+        f"acme/{name}": ENV_LABEL for name in NAMES
+    }
+
+
+def test_rest_sets_and_resets_each_setting(web: Web) -> None:
+    for field, value in VALUES:
+        response = patch(web, "rest", {field: value})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["full_name"] == "acme/rest" and body["paused"] is False
+        assert {f: body[f] for f in DEFAULTS} == DEFAULTS | {field: value}
+        assert rest_settings(web, "rest") == DEFAULTS | {field: value}
+        assert graphql_settings(web, "rest") == DEFAULTS | {field: value}
+
+        reset = patch(web, "rest", {field: None})
+        assert reset.status_code == 200, reset.text
+        assert {f: reset.json()[f] for f in DEFAULTS} == DEFAULTS
+        assert rest_settings(web, "rest") == DEFAULTS
+        assert graphql_settings(web, "rest") == DEFAULTS
+
+
+def test_graphql_sets_and_resets_each_setting(web: Web) -> None:
+    for field, value in VALUES:
+        changed = update(web, "graphql", {camel(field): value})
+        assert changed["fullName"] == "acme/graphql" and changed["paused"] is False
+        assert snake(changed) == DEFAULTS | {field: value}
+        assert rest_settings(web, "graphql") == DEFAULTS | {field: value}
+        assert graphql_settings(web, "graphql") == DEFAULTS | {field: value}
+
+        reset = update(web, "graphql", {camel(field): None})
+        assert snake(reset) == DEFAULTS
+        assert rest_settings(web, "graphql") == DEFAULTS
+
+
+def test_only_the_fields_sent_change(web: Web) -> None:
+    everything = dict(VALUES)
+    assert patch(web, "partial", everything).status_code == 200
+    assert rest_settings(web, "partial") == everything
+    unchanged = patch(web, "partial", {})
+    assert unchanged.status_code == 200
+    assert {f: unchanged.json()[f] for f in DEFAULTS} == everything
+    # An empty body or input changes nothing.
+    assert snake(update(web, "partial", {})) == everything
+    response = patch(web, "partial", {"merge_method": "merge", "ci_timeout_seconds": 60})
+    assert response.status_code == 200
+    assert rest_settings(web, "partial") == everything | {
+        "merge_method": "merge",
+        "ci_timeout_seconds": 60,
+    }
+    update(web, "partial", {"requiredChecks": None, "ciTimeoutSeconds": 86400})
+    assert graphql_settings(web, "partial") == everything | {
+        "merge_method": "merge",
+        "required_checks": None,
+        "ci_timeout_seconds": 86400,
+    }
+    # Pausing is its own operation, and settings changes leave it alone.
+    assert call(web, "POST", "/api/v1/repos/acme/partial/pause").json()["paused"] is True
+    assert patch(web, "partial", {"queue_label": None}).json()["paused"] is True
+    assert update(web, "partial", {"mergeMethod": None})["paused"] is True
+    assert rest_settings(web, "partial") == DEFAULTS | {
+        "required_checks": None,
+        "ci_timeout_seconds": 86400,
+        "merge_method": ENV_METHOD,
+    }
+
+
+def test_values_are_normalised_the_same_way_by_both_apis(web: Web) -> None:
+    # GitHub trims label names; a check named twice is one required check.
+    body = {"queue_label": "  ship it  ", "required_checks": ["build", "test", "build"]}
+    assert patch(web, "both", body).status_code == 200
+    expected = DEFAULTS | {"queue_label": "ship it", "required_checks": ["build", "test"]}
+    assert rest_settings(web, "both") == expected
+    assert graphql_settings(web, "both") == expected
+    update(web, "both", {"queueLabel": " again ", "requiredChecks": ["x", "x"]})
+    expected |= {"queue_label": "again", "required_checks": ["x"]}
+    assert rest_settings(web, "both") == graphql_settings(web, "both") == expected
+
+
+def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
+    patch(web, "both", {"merge_method": "merge", "ci_timeout_seconds": 120})
+    rest = {
+        r["full_name"]: {f: r[f] for f in DEFAULTS}
+        for r in call(web, "GET", "/api/v1/repos").json()
+    }
+    listed = gql(web, f"{{ repositories {{ {SETTINGS_FIELDS} }} }}").json()["data"]
+    graphql = {r["fullName"]: snake(r) for r in listed["repositories"]}
+    assert rest == graphql
+    assert rest["acme/both"]["merge_method"] == "merge"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"queue_label": ""},
+        {"queue_label": "   "},
+        {"queue_label": "x" * 101},
+        {"queue_label": 5},
+        {"merge_method": "fast-forward"},
+        {"merge_method": "SQUASH"},
+        {"required_checks": []},
+        {"required_checks": [""]},
+        {"required_checks": ["  "]},
+        {"required_checks": ["\u00a0"]},
+        {"required_checks": ["x" * 256]},
+        {"required_checks": [f"check {i}" for i in range(51)]},
+        {"required_checks": "ci"},
+        {"required_checks": [1]},
+        {"ci_timeout_seconds": 59},
+        {"ci_timeout_seconds": 86401},
+        {"ci_timeout_seconds": -1},
+        {"ci_timeout_seconds": "600"},
+        {"ci_timeout_seconds": 600.5},
+        {"ci_timeout_seconds": True},
+        {"paused": True},
+        {"queue_label": "fine", "ci_timeout_seconds": 1},
+        {"queue_label": "fine", "required_checks": []},
+        ["queue_label"],
+        None,
+    ],
+    ids=repr,
+)
+def test_bad_settings_are_422_and_change_nothing(web: Web, body: object) -> None:
+    response = patch(web, "bad-rest", body)
+    assert response.status_code == 422, response.text
+    # One shape for every rejection, as the OpenAPI document declares for 422.
+    errors = response.json()["detail"]
+    assert isinstance(errors, list) and errors, errors
+    assert all({"loc", "msg", "type"} <= set(error) for error in errors)
+    if isinstance(body, dict) and len(body) == 1:
+        assert errors[0]["loc"][:2] == ["body", *body], errors
+    assert rest_settings(web, "bad-rest") == DEFAULTS
+
+
+def test_the_limits_themselves_are_accepted(web: Web) -> None:
+    limits = {
+        "queue_label": "x" * 100,
+        "required_checks": [f"{i:0255d}" for i in range(50)],
+        "ci_timeout_seconds": 86400,
+    }
+    response = patch(web, "bad-rest", limits)
+    assert response.status_code == 200, response.text
+    assert rest_settings(web, "bad-rest") == DEFAULTS | limits
+    assert patch(web, "bad-rest", dict.fromkeys(limits)).status_code == 200
+    assert rest_settings(web, "bad-rest") == DEFAULTS
+
+
+def test_unknown_repositories_are_404_and_not_found(web: Web) -> None:
+    response = patch(web, "nothing", {"merge_method": "merge"})
+    assert response.status_code == 404
+    assert response.json() == {"detail": "repository acme/nothing is not known"}
+    missing = gql(web, UPDATE, name="nothing", settings={"mergeMethod": "merge"}).json()
+    assert missing["data"] == {"updateRepositorySettings": None}
+    [error] = missing["errors"]
+    assert (error["extensions"]["code"], error["message"]) == (
+        "NOT_FOUND",
+        "repository acme/nothing is not known",
+    )
+
+
+def test_changing_settings_requires_a_bearer_token(web: Web) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = patch(web, "rest", {"merge_method": "merge"}, headers=headers)
+        assert response.status_code == 401
+        assert set(response.json()) == {"detail"}
+        refused = gql(web, UPDATE, headers=headers, name="rest", settings={"mergeMethod": "merge"})
+        assert refused.status_code == 401
+    assert rest_settings(web, "rest") == DEFAULTS
+
+
+def test_bad_graphql_settings_are_bad_input_and_change_nothing(web: Web) -> None:
+    response = gql(
+        web,
+        """mutation {
+            empty: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { queueLabel: " " }) { queueLabel }
+            long: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { queueLabel: "%s" }) { queueLabel }
+            method: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { mergeMethod: "octopus" }) { mergeMethod }
+            noChecks: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { requiredChecks: [] }) { requiredChecks }
+            blankCheck: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { requiredChecks: ["ci", ""] }) { requiredChecks }
+            short: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { ciTimeoutSeconds: 59, queueLabel: "fine" }) { ciTimeoutSeconds }
+            long2: updateRepositorySettings(owner: "acme", name: "bad-graphql",
+                settings: { ciTimeoutSeconds: 86401 }) { ciTimeoutSeconds }
+        }"""
+        % ("x" * 101),
+    )
+    assert response.status_code == 200
+    body = response.json()
+    aliases = ["empty", "long", "method", "noChecks", "blankCheck", "short", "long2"]
+    assert body["data"] == dict.fromkeys(aliases)
+    codes = {e["path"][0]: e["extensions"]["code"] for e in body["errors"]}
+    assert codes == dict.fromkeys(aliases, "BAD_INPUT")
+    messages = {e["path"][0]: e["message"] for e in body["errors"]}
+    assert messages["method"] == "merge_method must be one of merge, squash, rebase"
+    assert messages["short"] == "ci_timeout_seconds must be between 60 and 86400"
+    assert graphql_settings(web, "bad-graphql") == DEFAULTS
+
+    # Wrong types never reach the resolver: GraphQL's own validation refuses them.
+    for settings in (
+        {"ciTimeoutSeconds": "600"},
+        {"requiredChecks": [None]},
+        {"paused": True},
+    ):
+        typed = gql(web, UPDATE, name="bad-graphql", settings=settings)
+        assert typed.status_code == 400, typed.text
+        assert typed.json().get("data") is None and typed.json()["errors"]
+    assert rest_settings(web, "bad-graphql") == DEFAULTS
+
+
+def test_the_depth_and_cost_limits_hold_for_the_settings_mutation(web: Web) -> None:
+    nested = "number"
+    for _ in range(5):
+        nested = f"repository {{ queue {{ {nested} }} }}"
+    deep = gql(
+        web,
+        'mutation Deep { updateRepositorySettings(owner: "acme", name: "deep", '
+        f'settings: {{ mergeMethod: "merge" }}) {{ queue {{ {nested} }} }} }}',
+    )
+    assert deep.status_code == 400
+    assert deep.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_DEEP"
+    fields = " ".join(
+        f'u{i}: updateRepositorySettings(owner: "acme", name: "deep", '
+        f"settings: {{ ciTimeoutSeconds: {60 + i} }}) {{ queue {{ number }} }}"
+        for i in range(20)
+    )
+    costly = gql(web, f"mutation Costly {{ {fields} }}")
+    assert costly.status_code == 400
+    assert costly.json()["errors"][0]["message"].startswith("The query exceeds the maximum cost")
+    assert rest_settings(web, "deep") == DEFAULTS  # no resolver ran
+
+
+def test_changes_succeed_while_redis_is_down(web: Web) -> None:
+    started = time.monotonic()
+    assert patch(web, "down", {"merge_method": "merge"}).status_code == 200
+    assert update(web, "down", {"mergeMethod": None})["mergeMethod"] == ENV_METHOD
+    assert time.monotonic() - started < 5
+
+
+def test_openapi_document_lists_the_settings_patch(web: Web) -> None:
+    paths = web.get("/openapi.json").json()["paths"]
+    operation = paths["/api/v1/repos/{owner}/{repo}"]["patch"]
+    assert {"200", "401", "404", "422"} <= set(operation["responses"])
+    assert "requestBody" in operation
+    schemas = web.get("/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["RepositorySettingsIn"]["properties"]) == set(DEFAULTS)
+    assert {"required_checks", "ci_timeout_seconds"} <= set(schemas["RepositoryOut"]["required"])
+
+
+def test_a_settings_change_wakes_the_repositorys_queue(
+    start_web: StartWeb, sqlite_url: str, redis_url: str
+) -> None:
+    repo_id = REPO_ID + 100
+    seed(sqlite_url, repo_id=repo_id, owner="acme", name="woken")
+    client = redis.Redis.from_url(redis_url)
+    keys = [f"arq:job:evaluate:{repo_id}", f"mergequeue:dirty:{repo_id}"]
+    try:
+        web = start_web(DATABASE_URL=sqlite_url, API_TOKENS=TOKEN, REDIS_URL=redis_url)
+        changes: list[Callable[[], httpx.Response]] = [
+            lambda: patch(web, "woken", {"required_checks": ["ci"]}),
+            lambda: gql(web, UPDATE, name="woken", settings={"requiredChecks": None}),
+        ]
+        for change in changes:
+            client.delete(*keys)
+            client.zrem("arq:queue", f"evaluate:{repo_id}")
+            assert change().status_code == 200
+            assert client.exists(*keys) == 2
+            assert client.zscore("arq:queue", f"evaluate:{repo_id}") is not None
+    finally:
+        # No worker of a later test should evaluate a repository it has never seen.
+        client.zrem("arq:queue", f"evaluate:{repo_id}")
+        client.delete(*keys)
+        client.close()
