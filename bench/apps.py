@@ -1,0 +1,72 @@
+"""ASGI app factories the benchmarks serve with `uvicorn --factory bench.apps:NAME`.
+
+The four request-instrumentation variants serve the same trivial route; only what wraps
+it differs. Each runs in its own process, so their metrics never share a registry.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from prometheus_client import Counter, Gauge, Histogram
+
+ROUTE = "/items/{item_id}"
+
+
+def _with_route(app: FastAPI) -> FastAPI:
+    @app.get(ROUTE)
+    async def item(item_id: int) -> dict[str, int | str]:
+        return {"id": item_id, "name": "widget"}
+
+    return app
+
+
+def plain() -> FastAPI:
+    return _with_route(FastAPI())
+
+
+def mergequeue() -> FastAPI:
+    # As api.app.create_app adds them: request id outermost, so exemplars carry it.
+    from observability.http import HTTPMetricsMiddleware
+    from observability.request_id import RequestIdMiddleware
+
+    app = _with_route(FastAPI())
+    app.add_middleware(HTTPMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def starlette_exporter() -> FastAPI:
+    from starlette_exporter import PrometheusMiddleware, handle_metrics
+
+    app = _with_route(FastAPI())
+    app.add_middleware(PrometheusMiddleware)
+    app.add_route("/metrics", handle_metrics)
+    return app
+
+
+def instrumentator() -> FastAPI:
+    from prometheus_fastapi_instrumentator import Instrumentator
+
+    app = _with_route(FastAPI())
+    Instrumentator().instrument(app).expose(app)
+    return app
+
+
+# About 1,000 label sets and 20,000 exposition lines, as in the scrape-under-load scenario.
+LARGE_REGISTRY_LABEL_SETS = 1_000
+
+
+def large_registry() -> FastAPI:
+    """The real application (settings from the environment) plus a large registry."""
+    from api.app import create_app
+    from mergequeue.settings import load_settings
+
+    histogram = Histogram("bench_padding_seconds", "Padding for exposition timing", ["shard"])
+    counter = Counter("bench_padding_events_total", "Padding for exposition timing", ["shard"])
+    gauge = Gauge("bench_padding_level", "Padding for exposition timing", ["shard"])
+    for shard in range(LARGE_REGISTRY_LABEL_SETS):
+        name = f"shard-{shard:04d}"
+        histogram.labels(name).observe(shard / 1000)
+        counter.labels(name).inc(shard)
+        gauge.labels(name).set(shard)
+    return create_app(load_settings())
