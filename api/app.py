@@ -18,9 +18,11 @@ from api.debug_guard import DebugNetworkGuard
 from api.graphql import route as graphql
 from api.routes import health, metrics, queue, repos, webhook
 from mergequeue.db import create_database
+from mergequeue.heap import freeze_startup_heap
 from mergequeue.settings import Settings
 from mergequeue.tasks import TaskQueue
 from mergequeue.version import build_version
+from mergequeue.webhooks.writer import InboxWriter
 from observability import multiprocess
 from observability.db import install_query_timing
 from observability.exposition import WEB_METRICS_PATH
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
         if settings.ENABLE_DB_METRICS:
             install_query_timing(database.engine)
         app.state.database = database
+        app.state.inbox = InboxWriter(database)
         app.state.tasks = TaskQueue(settings.REDIS_URL)
         listener = None
         if settings.WEB_PROMETHEUS_PORT is not None:
@@ -53,6 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
             )
             listener.start()
         BUILD_INFO.labels(build_version()).set(1)
+        freeze_startup_heap()
         log.info(
             "web started",
             extra={
@@ -66,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if listener is not None:
                 listener.stop()
+            await app.state.inbox.close()
             await app.state.tasks.close()
             await database.dispose()
             if settings.PROMETHEUS_MULTIPROC_DIR is not None:

@@ -22,6 +22,7 @@ from jobs.queue import evaluate_queue, reconcile_queues
 from jobs.repositories import sync_all_installations, sync_repositories
 from mergequeue.db import create_database
 from mergequeue.github_setup import github_client
+from mergequeue.heap import freeze_startup_heap
 from mergequeue.settings import ConfigError, Settings, load_settings
 from mergequeue.tasks import EVALUATE_QUEUE, PROCESS_DELIVERY, SYNC_REPOSITORIES
 from mergequeue.version import build_version
@@ -81,6 +82,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         metrics_listener=listener,
         github=github,
     ).attach(ctx)
+    freeze_startup_heap()
     log.info(
         "worker started",
         extra={"version": build_version(), "metrics_port": listener.port},

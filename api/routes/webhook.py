@@ -17,14 +17,13 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from api.body import BodyTooLarge, read_capped
-from api.deps import DatabaseDep, SettingsDep
+from api.deps import SettingsDep
 from mergequeue.tasks import PROCESS_DELIVERY, TaskQueue, delivery_job_id
 from mergequeue.webhooks.events import metric_event
-from mergequeue.webhooks.inbox import Delivery, store
+from mergequeue.webhooks.inbox import Delivery
+from mergequeue.webhooks.writer import DATABASE_DOWN, InboxWriter
 from observability.metrics import GITHUB_WEBHOOK_LATENCY
 
 router = APIRouter(tags=["webhooks"])
@@ -33,7 +32,6 @@ log = logging.getLogger("mergequeue.webhook")
 MAX_BODY_BYTES = 25 * 1024 * 1024
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _EVENT = re.compile(r"^[a-z_]{1,64}$")
-_DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeoutError, OSError, TimeoutError)
 
 
 def _answer(status: int, detail: str) -> JSONResponse:
@@ -58,18 +56,16 @@ def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
         503: {"description": "no webhook secret configured, or the database is unavailable"},
     },
 )
-async def receive_webhook(
-    request: Request, settings: SettingsDep, database: DatabaseDep
-) -> JSONResponse:
+async def receive_webhook(request: Request, settings: SettingsDep) -> JSONResponse:
     started = time.perf_counter()
     event = request.headers.get("x-github-event", "")
     try:
-        return await _receive(request, settings.GITHUB_WEBHOOK_SECRET, database, event)
+        return await _receive(request, settings.GITHUB_WEBHOOK_SECRET, event)
     finally:
         GITHUB_WEBHOOK_LATENCY.labels(metric_event(event)).observe(time.perf_counter() - started)
 
 
-async def _receive(request: Request, secret: Any, database: Any, event: str) -> JSONResponse:
+async def _receive(request: Request, secret: Any, event: str) -> JSONResponse:
     if secret is None or not secret.get_secret_value():
         return _answer(503, "webhooks are disabled: GITHUB_WEBHOOK_SECRET is not configured")
     try:
@@ -106,10 +102,10 @@ async def _receive(request: Request, secret: Any, database: Any, event: str) -> 
         else None,
         payload=text,
     )
+    inbox: InboxWriter = request.app.state.inbox
     try:
-        async with database.sessions() as session, session.begin():
-            new = await store(session, delivery)
-    except _DATABASE_DOWN as exc:
+        new = await inbox.store(delivery)
+    except DATABASE_DOWN as exc:
         log.warning("webhook refused, database unavailable: %s", type(exc).__name__)
         return _answer(503, "database unavailable")
     if not new:
@@ -128,5 +124,8 @@ def _str(value: object) -> str | None:
 def _installation_id(payload: dict[str, Any]) -> int | None:
     installation = payload.get("installation")
     if isinstance(installation, dict) and isinstance(installation.get("id"), int):
-        return int(installation["id"])
+        installation_id = int(installation["id"])
+        # The column is a BIGINT; an id outside it is not GitHub's and is not stored as one.
+        if -(2**63) <= installation_id < 2**63:
+            return installation_id
     return None

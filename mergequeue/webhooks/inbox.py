@@ -10,7 +10,6 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
-from mergequeue.upsert import insert_ignore
 
 
 @dataclass(frozen=True)
@@ -21,26 +20,6 @@ class Delivery:
     installation_id: int | None
     repository_full_name: str | None
     payload: str
-
-
-async def store(session: AsyncSession, delivery: Delivery) -> bool:
-    """Store a delivery; False when one with the same id was already stored."""
-    return await insert_ignore(
-        session,
-        WebhookDelivery,
-        {
-            "id": delivery.id,
-            "event": delivery.event,
-            "action": delivery.action,
-            "installation_id": delivery.installation_id,
-            "repository_full_name": delivery.repository_full_name,
-            "payload": delivery.payload,
-            "state": DeliveryState.RECEIVED,
-            "attempts": 0,
-            "received_at": utcnow(),
-        },
-        conflict=["id"],
-    )
 
 
 async def unprocessed(
