@@ -25,7 +25,7 @@ from mergequeue.version import build_version
 from mergequeue.webhooks.writer import InboxWriter
 from observability import multiprocess
 from observability.db import install_query_timing
-from observability.exposition import WEB_METRICS_PATH
+from observability.exposition import WEB_METRICS_PATH, Renderer
 from observability.http import HTTPMetricsMiddleware
 from observability.listener import MetricsListener
 from observability.metrics import BUILD_INFO
@@ -45,13 +45,14 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.database = database
         app.state.inbox = InboxWriter(database)
         app.state.tasks = TaskQueue(settings.REDIS_URL)
+        renderer = app.state.renderer = Renderer(settings.PROMETHEUS_MULTIPROC_DIR)
         listener = None
         if settings.WEB_PROMETHEUS_PORT is not None:
             listener = MetricsListener(
                 host="0.0.0.0",
                 port=settings.WEB_PROMETHEUS_PORT,
                 credentials=settings.basic_auth,
-                multiproc_dir=settings.PROMETHEUS_MULTIPROC_DIR,
+                renderer=renderer,
                 reuse_port=True,
             )
             listener.start()
@@ -70,6 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if listener is not None:
                 listener.stop()
+            renderer.close()
             await app.state.inbox.close()
             await app.state.tasks.close()
             await database.dispose()

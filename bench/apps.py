@@ -6,6 +6,8 @@ it differs. Each runs in its own process, so their metrics never share a registr
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -58,15 +60,33 @@ LARGE_REGISTRY_LABEL_SETS = 1_000
 
 def large_registry() -> FastAPI:
     """The real application (settings from the environment) plus a large registry."""
+    from contextlib import asynccontextmanager
+
     from api.app import create_app
     from mergequeue.settings import load_settings
 
+    app = create_app(load_settings())
+    started = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with started(app):
+            # After the app's start-up: in multiprocess mode it empties the directory.
+            _pad_registry()
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
+def _pad_registry() -> None:
     histogram = Histogram("bench_padding_seconds", "Padding for exposition timing", ["shard"])
     counter = Counter("bench_padding_events_total", "Padding for exposition timing", ["shard"])
-    gauge = Gauge("bench_padding_level", "Padding for exposition timing", ["shard"])
+    gauge = Gauge(
+        "bench_padding_level", "Padding for exposition timing", ["shard"], multiprocess_mode="max"
+    )
     for shard in range(LARGE_REGISTRY_LABEL_SETS):
         name = f"shard-{shard:04d}"
         histogram.labels(name).observe(shard / 1000)
         counter.labels(name).inc(shard)
         gauge.labels(name).set(shard)
-    return create_app(load_settings())

@@ -14,6 +14,7 @@ from prometheus_client.metrics import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from observability import context
+from observability.exemplars import HTTP_REQUEST_EXEMPLARS
 from observability.metrics import HTTP_REQUEST_DURATION, HTTP_REQUEST_EXCEPTIONS, HTTP_REQUEST_TOTAL
 
 UNMATCHED_PATH = "<unmatched>"
@@ -65,11 +66,10 @@ class HTTPMetricsMiddleware:
         histogram = self._durations.get(key)
         if histogram is None:
             histogram = self._durations[key] = HTTP_REQUEST_DURATION.labels(*key)
+        histogram.observe(duration)
         request_id = context.request_id.get()
         if request_id is not None:
-            histogram.observe(duration, exemplar={"request_id": request_id})
-        else:
-            histogram.observe(duration)
+            HTTP_REQUEST_EXEMPLARS.note(histogram, duration, request_id)
         counter = self._totals.get((method, status))
         if counter is None:
             counter = self._totals[(method, status)] = HTTP_REQUEST_TOTAL.labels(method, status)

@@ -11,10 +11,14 @@ import logging
 import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import ClassVar
 
-from observability.exposition import AUTH_CHALLENGE, LISTENER_METRICS_PATH, basic_auth_ok, render
+from observability.exposition import (
+    AUTH_CHALLENGE,
+    LISTENER_METRICS_PATH,
+    Renderer,
+    basic_auth_ok,
+)
 
 log = logging.getLogger("mergequeue.metrics")
 
@@ -39,7 +43,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "mergequeue-metrics"
     protocol_version = "HTTP/1.1"
     credentials: ClassVar[tuple[str, str] | None] = None
-    multiproc_dir: ClassVar[Path | None] = None
+    renderer: ClassVar[Renderer]
 
     def do_GET(self) -> None:
         self._serve(with_body=True)
@@ -57,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(401, b"Unauthorized\n", with_body, challenge=True)
             return
         try:
-            body, content_type = render(self.headers.get("Accept"), settings.multiproc_dir)
+            body, content_type = settings.renderer(self.headers.get("Accept"))
         except Exception:
             log.exception("rendering metrics failed")
             self._plain(500, b"Internal Server Error\n", with_body)
@@ -96,13 +100,13 @@ class MetricsListener:
         host: str,
         port: int,
         credentials: tuple[str, str] | None,
-        multiproc_dir: Path | None = None,
+        renderer: Renderer | None = None,
         reuse_port: bool = False,
     ) -> None:
         handler = type(
             "MetricsHandler",
             (_Handler,),
-            {"credentials": credentials, "multiproc_dir": multiproc_dir},
+            {"credentials": credentials, "renderer": renderer or Renderer(None)},
         )
         self._server = _Server((host, port), reuse_port)
         self._server.RequestHandlerClass = handler

@@ -1,7 +1,8 @@
 """`GET /debug/metrics`: the Flask-era exposition path on the main port.
 
 Registered only when SERVE_PROMETHEUS_ENDPOINT is on (otherwise the path is a plain
-404), at exactly this path (a mount would redirect). Rendering runs in a thread.
+404), at exactly this path (a mount would redirect). Rendering runs in a thread (in
+multiprocess mode, in a child process: see `Renderer`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import SettingsDep
-from observability.exposition import AUTH_CHALLENGE, WEB_METRICS_PATH, basic_auth_ok, render
+from observability.exposition import AUTH_CHALLENGE, WEB_METRICS_PATH, Renderer, basic_auth_ok
 
 router = APIRouter()
 
@@ -24,7 +25,6 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
             media_type="text/plain",
             headers={"WWW-Authenticate": AUTH_CHALLENGE},
         )
-    body, content_type = await run_in_threadpool(
-        render, request.headers.get("accept"), settings.PROMETHEUS_MULTIPROC_DIR
-    )
+    renderer: Renderer = request.app.state.renderer
+    body, content_type = await run_in_threadpool(renderer, request.headers.get("accept"))
     return Response(body, media_type=None, headers={"Content-Type": content_type})

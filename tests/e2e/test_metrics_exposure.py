@@ -492,3 +492,66 @@ def test_scraping_a_large_registry_does_not_stall_requests(
     assert len(during) >= 3, detail
     # Rendered on the loop, a request waits for the scrape in progress: p95 near 1x.
     assert p95 < 0.5 * scrape, detail
+
+
+# -- multiprocess mode renders in a child process ---------------------------------------
+
+
+def _render_children(web_pid: int) -> list[int]:
+    # A replacement is started by whichever thread served the scrape: ask every thread.
+    children = [
+        int(child)
+        for listing in Path(f"/proc/{web_pid}/task").glob("*/children")
+        for child in listing.read_text().split()
+    ]
+    return [
+        pid
+        for pid in children
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_when_it_dies(
+    start_web: StartWeb, sqlite_url: str, tmp_path: Path
+) -> None:
+    web = start_web(
+        DATABASE_URL=sqlite_url,
+        SERVE_PROMETHEUS_ENDPOINT="true",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "multiproc"),
+    )
+    scrape = web.url + "/debug/metrics"
+    before = _request_total(scrape)
+    _hit(web.url + "/healthz", 5)
+    assert _request_total(scrape) == before + 5  # scrapes themselves are not counted
+    (child,) = _render_children(web.process.pid)
+    # The lowest priority: a request preempts a render at once (the benchmark's bar).
+    assert _nice(child) == 19
+    assert _nice(web.process.pid) == 0
+
+    os.kill(child, signal.SIGKILL)
+    # The scrape that finds it dead is rendered in the web process itself: no failure.
+    assert _request_total(scrape) == before + 5
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replacement = [pid for pid in _render_children(web.process.pid) if pid != child]
+        if replacement:
+            break
+        web.get("/debug/metrics")
+        time.sleep(0.2)
+    assert replacement and _nice(replacement[0]) == 19
+    _hit(web.url + "/healthz", 1)
+    assert _request_total(scrape) == before + 6
+
+
+def test_single_process_mode_renders_in_process_without_a_child(
+    start_web: StartWeb, sqlite_url: str
+) -> None:
+    # Its samples and exemplars exist only in its own memory.
+    web = start_web(DATABASE_URL=sqlite_url, SERVE_PROMETHEUS_ENDPOINT="true")
+    assert web.get("/debug/metrics").status_code == 200
+    assert _render_children(web.process.pid) == []
