@@ -50,11 +50,11 @@ class Batcher(Generic[T, R]):
             del self._waiting[: self._max_batch]
             try:
                 outcomes = await self._handler([item for item, _ in batch])
-            except BaseException as exc:  # the whole batch shares the failure
+            except Exception as exc:  # the whole batch shares the failure
                 outcomes = [exc] * len(batch)
-                if not isinstance(exc, Exception):
-                    _settle(batch, outcomes)
-                    raise
+            except BaseException as exc:  # cancelled: answer the callers, then stop
+                _settle(batch, [exc] * len(batch))
+                raise
             _settle(batch, outcomes)
 
 
@@ -66,9 +66,8 @@ def _observe(future: asyncio.Future[Any]) -> None:
 def _settle(
     batch: list[tuple[T, asyncio.Future[R]]], outcomes: Sequence[R | BaseException]
 ) -> None:
+    # Callers wait through asyncio.shield, so these futures are only ever settled here.
     for (_, future), outcome in zip(batch, outcomes, strict=True):
-        if future.done():  # its caller was cancelled; nobody reads this outcome
-            continue
         if isinstance(outcome, BaseException):
             future.set_exception(outcome)
         else:
