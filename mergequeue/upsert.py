@@ -11,9 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
 
+def dialect_insert(dialect_name: str, model: type[DeclarativeBase]) -> Any:
+    """INSERT for `model` with the dialect's ON CONFLICT clauses."""
+    return (postgresql.insert if dialect_name == "postgresql" else sqlite.insert)(model)
+
+
 def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model)
+    return dialect_insert(session.get_bind().dialect.name, model)
 
 
 async def insert_ignore(

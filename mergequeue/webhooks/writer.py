@@ -17,24 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mergequeue.batching import Batcher
-from mergequeue.db import Database
+from mergequeue.db import DATABASE_DOWN, Database
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
+from mergequeue.upsert import dialect_insert
 from mergequeue.webhooks.inbox import Delivery
 
-# Errors that mean "the database is unavailable", not "this row is wrong".
-DATABASE_DOWN: tuple[type[BaseException], ...] = (
-    OperationalError,
-    InterfaceError,
-    PoolTimeoutError,
-    OSError,
-    TimeoutError,
-)
 # Bounds one transaction's size (payloads are up to 25 MiB each, usually a few KiB).
 MAX_BATCH = 64
 
@@ -100,9 +90,8 @@ async def insert_deliveries(
     connection: AsyncConnection, rows: Sequence[dict[str, object]]
 ) -> set[str]:
     """Insert the rows that are new; the ids inserted."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = (
-        insert(WebhookDelivery)
+        dialect_insert(connection.dialect.name, WebhookDelivery)
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(WebhookDelivery.id)
     )

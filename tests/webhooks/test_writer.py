@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import DBAPIError
 
-from mergequeue.db import Database, create_database
+from mergequeue.db import DATABASE_DOWN, Database, create_database
 from mergequeue.models import DeliveryState, WebhookDelivery
 from mergequeue.webhooks.inbox import Delivery
-from mergequeue.webhooks.writer import DATABASE_DOWN, InboxWriter
+from mergequeue.webhooks.writer import InboxWriter
 
 
 def delivery(delivery_id: str) -> Delivery:
