@@ -108,6 +108,20 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 _settings = _load()
 
 
+def _periodic(job: Any, *, run_at_startup: bool = True, **schedule: Any) -> CronJob:
+    """A cron job under its function's name, instrumented like every job, never two runs
+    at once, no kept result."""
+    return cron(
+        instrument_job(job),  # type: ignore[arg-type]
+        name=job.__name__,
+        run_at_startup=run_at_startup,
+        unique=True,
+        timeout=30,
+        keep_result=0,
+        **schedule,
+    )
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [
         # No kept result: a kept result would refuse the sweeper's re-enqueue of the same id.
@@ -135,42 +149,10 @@ class WorkerSettings:
         ),
     ]
     cron_jobs: ClassVar[list[CronJob]] = [
-        cron(
-            instrument_job(reconcile_queues),  # type: ignore[arg-type]
-            name="reconcile_queues",
-            second=set(range(0, 60, RECONCILE_EVERY_SECONDS)),
-            run_at_startup=True,
-            unique=True,
-            timeout=30,
-            keep_result=0,
-        ),
-        cron(
-            instrument_job(sync_all_installations),  # type: ignore[arg-type]
-            name="sync_all_installations",
-            minute=17,
-            second=0,
-            unique=True,
-            timeout=30,
-            keep_result=0,
-        ),
-        cron(
-            instrument_job(sweep_inbox),  # type: ignore[arg-type]
-            name="sweep_inbox",
-            second={5, 15, 25, 35, 45, 55},
-            run_at_startup=True,
-            unique=True,
-            timeout=30,
-            keep_result=0,
-        ),
-        cron(
-            instrument_job(refresh_gauges),  # type: ignore[arg-type]
-            name="refresh_gauges",
-            second={0, 10, 20, 30, 40, 50},
-            run_at_startup=True,
-            unique=True,
-            timeout=30,
-            keep_result=0,
-        ),
+        _periodic(reconcile_queues, second=set(range(0, 60, RECONCILE_EVERY_SECONDS))),
+        _periodic(sync_all_installations, minute=17, second=0, run_at_startup=False),
+        _periodic(sweep_inbox, second={5, 15, 25, 35, 45, 55}),
+        _periodic(refresh_gauges, second={0, 10, 20, 30, 40, 50}),
     ]
     on_startup = startup
     on_shutdown = shutdown
