@@ -96,6 +96,20 @@ async def dequeue(
     return _status_out(entry)
 
 
+async def _set_paused(
+    session: SessionDep,
+    settings: SettingsDep,
+    tasks: TasksDep,
+    owner: str,
+    repo: str,
+    *,
+    paused: bool,
+) -> RepositoryOut:
+    repository = await _repository(session, owner, repo)
+    await actions.set_paused(session=session, tasks=tasks, repository=repository, paused=paused)
+    return repository_out(repository, settings)
+
+
 @router.post(
     "/repos/{owner}/{repo}/pause",
     response_model=RepositoryOut,
@@ -105,9 +119,7 @@ async def dequeue(
 async def pause(
     owner: str, repo: str, session: SessionDep, settings: SettingsDep, tasks: TasksDep
 ) -> RepositoryOut:
-    repository = await _repository(session, owner, repo)
-    await actions.set_paused(session=session, tasks=tasks, repository=repository, paused=True)
-    return repository_out(repository, settings)
+    return await _set_paused(session, settings, tasks, owner, repo, paused=True)
 
 
 @router.post(
@@ -119,9 +131,7 @@ async def pause(
 async def resume(
     owner: str, repo: str, session: SessionDep, settings: SettingsDep, tasks: TasksDep
 ) -> RepositoryOut:
-    repository = await _repository(session, owner, repo)
-    await actions.set_paused(session=session, tasks=tasks, repository=repository, paused=False)
-    return repository_out(repository, settings)
+    return await _set_paused(session, settings, tasks, owner, repo, paused=False)
 
 
 @router.patch(
