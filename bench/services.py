@@ -19,6 +19,7 @@ from bench.machine import Pinning
 from tests.support.databases import PostgresDatabases
 from tests.support.fake_github import APP_ID, FakeGitHubServer
 from tests.support.processes import BIN, Process, base_env, free_port
+from tests.support.redis_server import start_redis
 
 WEBHOOK_SECRET = "bench-webhook-secret"
 API_TOKEN = "bench-api-token"
@@ -83,10 +84,8 @@ class Services:
             if shutil.which("redis-server") is None:
                 raise RuntimeError("redis-server is not installed (scripts/services installs it)")
             port = free_port()
-            argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-            argv += ["--save", "", "--appendonly", "no"]
-            server = self.process("redis", argv, {"PATH": "/usr/bin:/bin:/usr/local/bin"})
-            server.wait_output("Ready to accept connections", timeout=15)
+            server = start_redis(port, self.workdir / "redis.log")
+            self._stack.callback(server.stop)
             self._redis_port = port
         return f"redis://127.0.0.1:{self._redis_port}/0"
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 import shutil
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
 
 from tests.support.databases import PG_HOST, PG_PORT, PostgresDatabases, SqliteDatabases
-from tests.support.processes import Process, free_port
+from tests.support.processes import free_port
+from tests.support.redis_server import OwnRedis, start_redis
 
 REDIS_HOST = "127.0.0.1"
 
@@ -93,26 +95,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed; run the tests with scripts/test", pytrace=False)
     port = free_port()
-    log = tmp_path_factory.mktemp("redis") / "redis.log"
-    server = Process(
-        "redis",
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ],
-        {"PATH": "/usr/bin:/bin:/usr/local/bin"},
-        log,
-    )
-    server.wait_output("Ready to accept connections", timeout=15)
+    server = start_redis(port, tmp_path_factory.mktemp("redis") / "redis.log")
     yield port
     server.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
+    """A Redis server of this test's own, so stopping it (an outage) disturbs nothing else."""
+    redis = OwnRedis(tmp_path)
+    yield redis
+    redis.stop_all()
 
 
 def _fresh_redis(port: int, db: int) -> str:

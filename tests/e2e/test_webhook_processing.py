@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -26,8 +23,9 @@ from mergequeue.models import (
 from tests.e2e.conftest import StartWeb, StartWorker
 from tests.support import webhooks
 from tests.support.db import execute, rows
+from tests.support.locks import HeldLock
 from tests.support.metrics import value
-from tests.support.processes import Process, free_port
+from tests.support.redis_server import OwnRedis
 
 SECRET_ENV = {"GITHUB_WEBHOOK_SECRET": webhooks.SECRET}
 
@@ -183,49 +181,9 @@ def test_unusable_delivery_is_parked_as_failed_with_its_error(
     assert parked.error and "pull_request" in parked.error and parked.attempts == 1
 
 
-class RowLock:
-    """Holds row locks from outside, so a worker blocks in the middle of its transaction."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.replace("postgresql+asyncpg", "postgresql")
-        self.runner = asyncio.Runner()
-        self.conn: asyncpg.Connection | None = None
-
-    def take(self, sql: str, *args: object) -> None:
-        async def take() -> asyncpg.Connection:
-            conn = await asyncpg.connect(self.url)
-            await conn.execute("BEGIN")
-            await conn.execute(sql, *args)
-            return conn
-
-        self.conn = self.runner.run(take())
-
-    def waiting(self) -> int:
-        """Backends of this database blocked on a lock right now."""
-
-        async def count() -> int:
-            assert self.conn is not None
-            found = await self.conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            return int(found)
-
-        return self.runner.run(count())
-
-    def release(self) -> None:
-        if self.conn is not None:
-            self.runner.run(self.conn.close())
-            self.conn = None
-
-    def close(self) -> None:
-        self.release()
-        self.runner.close()
-
-
 @pytest.fixture
-def row_lock(postgres_url: str) -> Iterator[RowLock]:
-    lock = RowLock(postgres_url)
+def row_lock(postgres_url: str) -> Iterator[HeldLock]:
+    lock = HeldLock(postgres_url)
     yield lock
     lock.close()
 
@@ -235,7 +193,7 @@ def test_worker_killed_mid_processing_loses_nothing(
     start_worker: StartWorker,
     postgres_url: str,
     redis_url: str,
-    row_lock: RowLock,
+    row_lock: HeldLock,
 ) -> None:
     web = start_web(DATABASE_URL=postgres_url, REDIS_URL=redis_url, **SECRET_ENV)
     delivery = str(uuid.uuid4())
@@ -271,47 +229,14 @@ def test_worker_killed_mid_processing_loses_nothing(
     assert stored.head_sha == pr["head"]["sha"]
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[[], Process]]:
-    """A Redis server of this test's own, so stopping it disturbs nothing else."""
-    port = free_port()
-    started: list[Process] = []
-
-    def start() -> Process:
-        process = Process(
-            f"redis:{port}",
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            {"PATH": "/usr/bin:/bin"},
-            tmp_path / f"redis-{len(started)}.log",
-        )
-        started.append(process)
-        process.wait_output("Ready to accept connections", timeout=10)
-        return process
-
-    start.port = port  # type: ignore[attr-defined]
-    yield start
-    for process in started:
-        process.stop()
-
-
 def test_deliveries_accepted_while_redis_is_down_are_processed_after_it_returns(
     start_web: StartWeb,
     start_worker: StartWorker,
     database_url: str,
-    own_redis: Callable[[], Process],
+    own_redis: OwnRedis,
 ) -> None:
-    redis = own_redis()
-    redis_url = f"redis://127.0.0.1:{own_redis.port}/0"  # type: ignore[attr-defined]
+    redis = own_redis.start()
+    redis_url = own_redis.url
     web = start_web(DATABASE_URL=database_url, REDIS_URL=redis_url, **SECRET_ENV)
     assert webhooks.deliver(web.url, "ping", webhooks.fixture("ping")).status_code == 200
     redis.stop()
@@ -326,6 +251,6 @@ def test_deliveries_accepted_while_redis_is_down_are_processed_after_it_returns(
         sent.append(delivery)
     assert web.get("/readyz").status_code == 200
 
-    own_redis()
+    own_redis.start()
     start_worker(DATABASE_URL=database_url, REDIS_URL=redis_url)
     _wait_for(lambda: _all_processed(database_url, sent), timeout=40)

@@ -6,7 +6,6 @@ provably arrives while it is running; the lock is released after the signal.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import threading
@@ -14,7 +13,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import select
@@ -23,55 +21,13 @@ from mergequeue.models import DeliveryState, WebhookDelivery
 from tests.e2e.conftest import StartWeb, StartWorker
 from tests.support import webhooks
 from tests.support.db import rows
+from tests.support.locks import HeldLock
 from tests.support.scenario import wait_for
 
 
-class TableLock:
-    """An outside transaction holding a lock until released."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url.replace("postgresql+asyncpg", "postgresql")
-        self.runner = asyncio.Runner()
-        self.conn: asyncpg.Connection | None = None
-
-    def take(self, table: str) -> None:
-        async def take() -> asyncpg.Connection:
-            conn = await asyncpg.connect(self.url)
-            await conn.execute("BEGIN")
-            await conn.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
-            return conn
-
-        self.conn = self.runner.run(take())
-
-    def waiting(self) -> int:
-        """Backends of this database blocked on a lock right now."""
-
-        async def count() -> int:
-            assert self.conn is not None
-            # Inside a transaction the statistics views are a snapshot taken at first use.
-            await self.conn.execute("SELECT pg_stat_clear_snapshot()")
-            return int(
-                await self.conn.fetchval(
-                    "SELECT count(*) FROM pg_stat_activity"
-                    " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-            )
-
-        return self.runner.run(count())
-
-    def release(self) -> None:
-        if self.conn is not None:
-            self.runner.run(self.conn.close())
-            self.conn = None
-
-    def close(self) -> None:
-        self.release()
-        self.runner.close()
-
-
 @pytest.fixture
-def table_lock(postgres_url: str) -> Iterator[TableLock]:
-    lock = TableLock(postgres_url)
+def table_lock(postgres_url: str) -> Iterator[HeldLock]:
+    lock = HeldLock(postgres_url)
     yield lock
     lock.close()
 
@@ -87,13 +43,13 @@ def _exit_code(process: object, timeout: float) -> int:
 
 
 def test_sigterm_to_web_finishes_the_request_in_flight(
-    start_web: StartWeb, postgres_url: str, redis_url: str, table_lock: TableLock
+    start_web: StartWeb, postgres_url: str, redis_url: str, table_lock: HeldLock
 ) -> None:
     web = start_web(
         DATABASE_URL=postgres_url, REDIS_URL=redis_url, GITHUB_WEBHOOK_SECRET=webhooks.SECRET
     )
     delivery = str(uuid.uuid4())
-    table_lock.take("webhook_deliveries")
+    table_lock.take("LOCK TABLE webhook_deliveries IN EXCLUSIVE MODE")
     answers: list[httpx.Response] = []
     sender = threading.Thread(
         target=lambda: answers.append(
@@ -125,7 +81,7 @@ def test_sigterm_to_worker_lets_the_running_job_finish(
     start_worker: StartWorker,
     postgres_url: str,
     redis_url: str,
-    table_lock: TableLock,
+    table_lock: HeldLock,
 ) -> None:
     env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url}
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
@@ -133,7 +89,7 @@ def test_sigterm_to_worker_lets_the_running_job_finish(
     payload = webhooks.fixture("pull_request.opened")
     assert webhooks.deliver(web.url, "pull_request", payload, delivery).status_code == 202
     # Processing writes the pull request: it blocks there, mid-transaction.
-    table_lock.take("pull_requests")
+    table_lock.take("LOCK TABLE pull_requests IN EXCLUSIVE MODE")
     worker = start_worker(**env)
     wait_for(lambda: table_lock.waiting() > 0, timeout=20, what="job blocked mid-transaction")
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 from sqlalchemy import select
 
 from mergequeue.models import DeliveryState, QueueEntry, QueueEntryState, WebhookDelivery
@@ -25,7 +22,7 @@ from tests.support import webhooks
 from tests.support.db import rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.metrics import value
-from tests.support.processes import Process, free_port
+from tests.support.redis_server import OwnRedis
 from tests.support.scenario import Scenario, wait_for
 
 MERGE_ROUTE = "/repos/{owner}/{repo}/pulls/{pull_number}/merge"
@@ -70,46 +67,14 @@ def test_worker_killed_during_the_merge_call_merges_exactly_once(
     assert value(text, "mergequeue_merges_total", repository=s.full_name) == 1
 
 
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[int, Callable[[], Process]]]:
-    port = free_port()
-    started: list[Process] = []
-
-    def start() -> Process:
-        process = Process(
-            f"redis:{port}",
-            [
-                "redis-server",
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ],
-            {"PATH": "/usr/bin:/bin"},
-            tmp_path / f"redis-{len(started)}.log",
-        )
-        started.append(process)
-        process.wait_output("Ready to accept connections", timeout=10)
-        return process
-
-    yield port, start
-    for process in started:
-        process.stop()
-
-
 def test_redis_down_for_30_seconds_under_traffic_loses_nothing(
     start_web: StartWeb,
     start_worker: StartWorker,
     postgres_url: str,
-    own_redis: tuple[int, Callable[[], Process]],
+    own_redis: OwnRedis,
 ) -> None:
-    port, start_redis = own_redis
-    redis = start_redis()
-    env = {"DATABASE_URL": postgres_url, "REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    redis = own_redis.start()
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": own_redis.url}
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
     worker = start_worker(**env)
     payload = webhooks.fixture("pull_request.synchronize")
@@ -126,7 +91,7 @@ def test_redis_down_for_30_seconds_under_traffic_loses_nothing(
         time.sleep(0.2)
     assert len(accepted) >= 60
 
-    start_redis()
+    own_redis.start()
     if not worker.process.alive():
         # What Kubernetes does with an exited container.
         start_worker(**env)
