@@ -26,10 +26,9 @@ from mergequeue.webhooks.writer import InboxWriter
 from observability import multiprocess
 from observability.db import install_query_timing
 from observability.exposition import WEB_METRICS_PATH, Renderer
-from observability.http import HTTPMetricsMiddleware
 from observability.listener import MetricsListener
 from observability.metrics import BUILD_INFO
-from observability.request_id import RequestIdMiddleware
+from observability.middleware import RequestInstrumentation
 
 log = logging.getLogger("mergequeue.web")
 
@@ -100,12 +99,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
 
-    # Added innermost first; the request id wraps everything so logs and exemplars carry it.
-    excluded = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
-    app.add_middleware(HTTPMetricsMiddleware, excluded_paths=excluded)
+    # Added innermost first. The instrumentation wraps everything, the guard included, so
+    # logs, exemplars and the guard's refusals carry the request id, and refusals count.
     if settings.DEBUG_ALLOWED_NETWORKS:
         app.add_middleware(DebugNetworkGuard, networks=settings.DEBUG_ALLOWED_NETWORKS)
-    app.add_middleware(RequestIdMiddleware)
+    excluded = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
+    app.add_middleware(RequestInstrumentation, excluded_paths=excluded)
     return app
 
 

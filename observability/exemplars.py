@@ -14,8 +14,6 @@ This state belongs to the metrics registry, like the histogram it annotates.
 from __future__ import annotations
 
 import threading
-import time
-from bisect import bisect_left
 from typing import Any
 
 from prometheus_client.samples import Exemplar
@@ -29,19 +27,18 @@ class LatestExemplars:
         self._slots: dict[Any, list[_Slot]] = {}
         self._flush_lock = threading.Lock()
 
-    def note(self, histogram: Any, value: float, request_id: str) -> None:
-        """Remember `request_id` as the latest exemplar of the bucket `value` falls in.
-        Called after `histogram.observe(value)`, on the event loop."""
+    def slots(self, histogram: Any) -> list[_Slot]:
+        """The histogram child's slots, one per bucket: a writer that already knows the
+        bucket stores `(request_id, value, time.time())` at its index, on the event loop."""
         slots = self._slots.get(histogram)
         if slots is None:
             slots = self._slots[histogram] = [None] * len(histogram._upper_bounds)
-        # bisect_left finds the first bound >= value: the bucket observe() incremented.
-        slots[bisect_left(histogram._upper_bounds, value)] = (request_id, value, time.time())
+        return slots
 
     def flush(self) -> None:
         """Hand the latest exemplars to prometheus_client (called from a scrape's thread).
 
-        Each slot assignment in `note` is atomic, so a slot is read whole; a request
+        Each slot assignment is atomic, so a slot is read whole; a request
         noted while this runs is handed over by the next scrape."""
         with self._flush_lock:
             for histogram, slots in list(self._slots.items()):

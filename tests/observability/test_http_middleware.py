@@ -1,4 +1,4 @@
-"""observability/http.py: the Flask-era request metrics, in process (fast, exact)."""
+"""observability/middleware.py: request ids and the Flask-era request metrics, in process."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
+from prometheus_client.openmetrics.exposition import generate_latest
 
-from observability.http import UNMATCHED_PATH, HTTPMetricsMiddleware
-from observability.request_id import RequestIdMiddleware
+from observability.exemplars import HTTP_REQUEST_EXEMPLARS
+from observability.http import UNMATCHED_PATH
+from observability.middleware import RequestInstrumentation
 
 
 def _value(name: str, **labels: str) -> float:
@@ -26,8 +28,7 @@ def _app() -> FastAPI:
     async def raises() -> None:
         raise LookupError("boom")
 
-    app.add_middleware(HTTPMetricsMiddleware, excluded_paths={"/skip"})
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestInstrumentation, excluded_paths={"/skip"})
     return app
 
 
@@ -97,3 +98,35 @@ async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> N
     first = (await client.get("/items/1")).headers["x-request-id"]
     second = (await client.get("/items/1")).headers["x-request-id"]
     assert first != second and len(first) == 32
+
+
+async def test_a_well_formed_incoming_request_id_is_kept(client: httpx.AsyncClient) -> None:
+    response = await client.get("/items/1", headers={"X-Request-ID": "req-from-proxy-1234"})
+    assert response.headers["x-request-id"] == "req-from-proxy-1234"
+
+
+@pytest.mark.parametrize("sent", ["bad id\twith spaces", "short", "x" * 65, "semi;colon-id"])
+async def test_a_malformed_incoming_request_id_is_replaced(
+    client: httpx.AsyncClient, sent: str
+) -> None:
+    answered = (await client.get("/items/1", headers={"X-Request-ID": sent})).headers
+    assert answered["x-request-id"] != sent and len(answered["x-request-id"]) == 32
+
+
+async def test_excluded_paths_still_answer_with_a_request_id(client: httpx.AsyncClient) -> None:
+    assert len((await client.get("/skip")).headers["x-request-id"]) == 32
+
+
+async def test_the_latest_request_of_a_bucket_is_its_exemplar(client: httpx.AsyncClient) -> None:
+    for request_id in ("exemplar-probe-older", "exemplar-probe-latest"):
+        await client.get("/items/7", headers={"X-Request-ID": request_id})
+    HTTP_REQUEST_EXEMPLARS.flush()
+    exemplars = [
+        line.split(" # ", 1)[1]
+        for line in generate_latest(REGISTRY).decode().splitlines()  # type: ignore[no-untyped-call]
+        if line.startswith("flask_http_request_duration_seconds_bucket{")
+        and 'path="/items/{item_id}"' in line
+        and " # " in line
+    ]
+    assert any('request_id="exemplar-probe-latest"' in e for e in exemplars)
+    assert not any('request_id="exemplar-probe-older"' in e for e in exemplars)
