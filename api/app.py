@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,7 +45,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.database = database
         app.state.inbox = InboxWriter(database)
         app.state.tasks = TaskQueue(settings.REDIS_URL)
-        renderer = app.state.renderer = Renderer(settings.PROMETHEUS_MULTIPROC_DIR)
+        renderer = app.state.renderer = Renderer(
+            settings.PROMETHEUS_MULTIPROC_DIR, loop=asyncio.get_running_loop()
+        )
         listener = None
         if settings.WEB_PROMETHEUS_PORT is not None:
             listener = MetricsListener(

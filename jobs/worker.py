@@ -6,6 +6,7 @@ Settings are built once, when arq imports this module.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import sys
@@ -28,6 +29,7 @@ from mergequeue.tasks import EVALUATE_QUEUE, PROCESS_DELIVERY, SYNC_REPOSITORIES
 from mergequeue.version import build_version
 from observability import context
 from observability.db import install_query_timing
+from observability.exposition import Renderer
 from observability.github import observe_github_call, observe_rate_limit
 from observability.jobs import instrument_job
 from observability.listener import MetricsListener
@@ -68,7 +70,10 @@ async def startup(ctx: dict[str, Any]) -> None:
     if settings.ENABLE_DB_METRICS:
         install_query_timing(database.engine)
     listener = MetricsListener(
-        host="0.0.0.0", port=settings.PROMETHEUS_PORT, credentials=settings.basic_auth
+        host="0.0.0.0",
+        port=settings.PROMETHEUS_PORT,
+        credentials=settings.basic_auth,
+        renderer=Renderer(None, loop=asyncio.get_running_loop()),
     )
     listener.start()
     BUILD_INFO.labels(build_version()).set(1)

@@ -1,17 +1,17 @@
 """Rendering the metrics: content negotiation, multiprocess collection and access checks.
 
 Rendering is synchronous CPU work (a large registry takes a noticeable fraction of a
-second), so the web process runs it in a thread and the dedicated listeners serve from
-threads of their own: a scrape never stalls the event loop.
+second), so it never runs on the event loop, nor holds the GIL of a process serving
+requests: see `Renderer`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import logging
-import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -24,6 +24,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
+from observability.priority import background_priority
+from observability.snapshot import SnapshotFailed, fork_render
 
 # Served at the Flask-era path on the web process's main port.
 WEB_METRICS_PATH = "/debug/metrics"
@@ -55,30 +57,98 @@ def render(accept: str | None, multiproc_dir: Path | None = None) -> tuple[bytes
 
 
 class Renderer:
-    """Renders a scrape's answer; call it from a thread, never on the event loop.
+    """Renders a scrape's answer without holding up the event loop.
 
-    In multiprocess mode (PROMETHEUS_MULTIPROC_DIR) the samples are files any process can
-    read, so a child process renders them. A thread of the serving process would hold its
-    GIL for the whole render (~0.2 s for 20k lines), and every request arriving meanwhile
-    would wait for it: the scrape-under-load benchmark measured that. The child is started
-    with the renderer and replaced if it dies; a scrape that finds it dead is rendered
-    here instead, so scrapes never fail for it. In single-process mode the samples, and
-    the request-id exemplars, exist only in this process's memory and are rendered here.
+    A render is pure Python holding the GIL (~0.2 s for 20k lines): in a thread of the
+    serving process, every request arriving meanwhile would wait for it, as the
+    scrape-under-load benchmark measured. So the render runs in another process at the
+    lowest CPU priority:
+
+    - multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the samples are files any process can
+      read; a long-lived spawned child renders them, replaced if it dies.
+    - single-process mode: the samples and the request-id exemplars exist only in this
+      process's memory; a child forked from the event loop renders its copy-on-write
+      snapshot (`observability.snapshot`). Without a loop to fork from, it renders here.
+
+    When a child fails, the scrape is rendered here instead: scrapes never fail for it.
+    Call `on_loop` from the event loop and `from_thread` from any other thread.
     """
 
-    def __init__(self, multiproc_dir: Path | None) -> None:
+    def __init__(
+        self,
+        multiproc_dir: Path | None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        timeout: float = RENDER_TIMEOUT,
+    ) -> None:
         self.multiproc_dir = multiproc_dir
+        self.timeout = timeout
+        self._loop = loop
         self._lock = threading.Lock()
         self._child: ProcessPoolExecutor | None = None
+        # Renders under way in forked children, by content type; touched on the loop only.
+        self._forked: dict[str, asyncio.Future[tuple[bytes, str]]] = {}
         if multiproc_dir is not None:
             self._start_child()
 
-    def __call__(self, accept: str | None) -> tuple[bytes, str]:
+    @property
+    def forks(self) -> bool:
+        """Whether scrapes are rendered from a forked snapshot of this process."""
+        return self.multiproc_dir is None and self._loop is not None
+
+    async def on_loop(self, accept: str | None) -> tuple[bytes, str]:
+        if not self.forks:
+            return await asyncio.to_thread(self._render_elsewhere, accept)
+        _, content_type = choose_encoder(accept or "")
+        # Scrapes arriving while a render of the same format is under way share it: a
+        # flood of scrapes costs one fork at a time, not one fork (and child) each.
+        shared = self._forked.get(content_type)
+        if shared is None:
+            shared = self._forked[content_type] = asyncio.ensure_future(
+                self._fork_and_render(accept, content_type)
+            )
+            shared.add_done_callback(lambda done: self._forget(content_type, done))
+        # shield: one scraper hanging up does not cancel the render the others wait for.
+        return await asyncio.shield(shared)
+
+    def _forget(self, content_type: str, render: asyncio.Future[tuple[bytes, str]]) -> None:
+        if self._forked.get(content_type) is render:
+            del self._forked[content_type]
+
+    async def _fork_and_render(self, accept: str | None, content_type: str) -> tuple[bytes, str]:
+        try:
+            child = fork_render(lambda: render(accept)[0], self.timeout)
+        except OSError as exc:
+            log.warning("metrics render could not fork (%s); rendering in-process", exc)
+            return await asyncio.to_thread(render, accept)
+        try:
+            body = await asyncio.to_thread(child.result, self.timeout)
+        except SnapshotFailed as exc:
+            log.warning("metrics render child failed (%s); rendering in-process", exc)
+            return await asyncio.to_thread(render, accept)
+        return body, content_type
+
+    def from_thread(self, accept: str | None) -> tuple[bytes, str]:
+        loop = self._loop
+        if not self.forks or loop is None or not loop.is_running():
+            return self._render_elsewhere(accept)
+        try:
+            future = asyncio.run_coroutine_threadsafe(self.on_loop(accept), loop)
+        except RuntimeError:  # the loop closed meanwhile (shutting down)
+            return render(accept)
+        try:
+            # The child's own timeout, then an in-process render, bound the wait.
+            return future.result(2 * self.timeout + 5)
+        except FutureTimeoutError:
+            future.cancel()
+            log.warning("event loop did not start a metrics render; rendering in-process")
+            return render(accept)
+
+    def _render_elsewhere(self, accept: str | None) -> tuple[bytes, str]:
         if self.multiproc_dir is None:
             return render(accept)
         child = self._start_child()
         try:
-            return child.submit(render, accept, self.multiproc_dir).result(RENDER_TIMEOUT)
+            return child.submit(render, accept, self.multiproc_dir).result(self.timeout)
         except (BrokenProcessPool, FutureTimeoutError):
             log.warning("metrics render process failed; rendering in-process and replacing it")
             self._replace(child)
@@ -87,10 +157,11 @@ class Renderer:
     def _start_child(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._child is None:
-                # spawn, not fork: a fork of a process running an event loop and threads
-                # inherits their locks in whatever state they were.
+                # spawn, not fork: this child outlives the moment of the fork, and a fork
+                # from a thread inherits the event loop's and other threads' locks in
+                # whatever state they were.
                 self._child = ProcessPoolExecutor(
-                    1, mp_context=get_context("spawn"), initializer=_background_priority
+                    1, mp_context=get_context("spawn"), initializer=background_priority
                 )
                 self._child.submit(int)  # start it now, not on the first scrape
             return self._child
@@ -106,13 +177,6 @@ class Renderer:
             child, self._child = self._child, None
         if child is not None:
             child.shutdown(wait=True, cancel_futures=True)
-
-
-def _background_priority() -> None:
-    # The child shares the web process's CPU (one core per pod, typically). At the lowest
-    # priority the kernel lets a request preempt a render at once, instead of sharing
-    # the core with it while the request waits.
-    os.nice(19)
 
 
 def basic_auth_ok(authorization: str | None, expected: tuple[str, str] | None) -> bool:

@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._plain(401, b"Unauthorized\n", with_body, challenge=True)
             return
         try:
-            body, content_type = settings.renderer(self.headers.get("Accept"))
+            body, content_type = settings.renderer.from_thread(self.headers.get("Accept"))
         except Exception:
             log.exception("rendering metrics failed")
             self._plain(500, b"Internal Server Error\n", with_body)

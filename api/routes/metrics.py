@@ -1,14 +1,13 @@
 """`GET /debug/metrics`: the Flask-era exposition path on the main port.
 
 Registered only when SERVE_PROMETHEUS_ENDPOINT is on (otherwise the path is a plain
-404), at exactly this path (a mount would redirect). Rendering runs in a thread (in
-multiprocess mode, in a child process: see `Renderer`).
+404), at exactly this path (a mount would redirect). Rendering runs in a child process at
+the lowest CPU priority, never on the event loop: see `Renderer`.
 """
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from api.deps import SettingsDep
 from observability.exposition import AUTH_CHALLENGE, WEB_METRICS_PATH, Renderer, basic_auth_ok
@@ -26,5 +25,5 @@ async def metrics(request: Request, settings: SettingsDep) -> Response:
             headers={"WWW-Authenticate": AUTH_CHALLENGE},
         )
     renderer: Renderer = request.app.state.renderer
-    body, content_type = await run_in_threadpool(renderer, request.headers.get("accept"))
+    body, content_type = await renderer.on_loop(request.headers.get("accept"))
     return Response(body, media_type=None, headers={"Content-Type": content_type})

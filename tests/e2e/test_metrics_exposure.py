@@ -497,16 +497,19 @@ def test_scraping_a_large_registry_does_not_stall_requests(
 # -- multiprocess mode renders in a child process ---------------------------------------
 
 
-def _render_children(web_pid: int) -> list[int]:
-    # A replacement is started by whichever thread served the scrape: ask every thread.
-    children = [
+def _children_of_every_thread(pid: int) -> list[int]:
+    # A child belongs to the thread that started it, and any thread may serve a scrape.
+    return [
         int(child)
-        for listing in Path(f"/proc/{web_pid}/task").glob("*/children")
+        for listing in Path(f"/proc/{pid}/task").glob("*/children")
         for child in listing.read_text().split()
     ]
+
+
+def _render_children(web_pid: int) -> list[int]:
     return [
         pid
-        for pid in children
+        for pid in _children_of_every_thread(web_pid)
         if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
         and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
@@ -531,6 +534,7 @@ def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_w
     (child,) = _render_children(web.process.pid)
     # The lowest priority: a request preempts a render at once (the benchmark's bar).
     assert _nice(child) == 19
+    assert os.sched_getscheduler(child) == os.SCHED_IDLE
     assert _nice(web.process.pid) == 0
 
     os.kill(child, signal.SIGKILL)
@@ -544,14 +548,18 @@ def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_w
         web.get("/debug/metrics")
         time.sleep(0.2)
     assert replacement and _nice(replacement[0]) == 19
+    assert os.sched_getscheduler(replacement[0]) == os.SCHED_IDLE
     _hit(web.url + "/healthz", 1)
     assert _request_total(scrape) == before + 6
 
 
-def test_single_process_mode_renders_in_process_without_a_child(
+def test_single_process_scrapes_fork_short_lived_children_and_reap_every_one(
     start_web: StartWeb, sqlite_url: str
 ) -> None:
-    # Its samples and exemplars exist only in its own memory.
+    # Its samples and exemplars exist only in its own memory: each scrape forks a child
+    # that renders a copy-on-write snapshot (tests/observability/test_snapshot.py).
     web = start_web(DATABASE_URL=sqlite_url, SERVE_PROMETHEUS_ENDPOINT="true")
-    assert web.get("/debug/metrics").status_code == 200
-    assert _render_children(web.process.pid) == []
+    for _ in range(5):
+        assert web.get("/debug/metrics").status_code == 200
+    # No render child left running, and no zombie.
+    assert _children_of_every_thread(web.process.pid) == []
