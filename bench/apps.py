@@ -27,13 +27,11 @@ def plain() -> FastAPI:
 
 
 def mergequeue() -> FastAPI:
-    # As api.app.create_app adds them: request id outermost, so exemplars carry it.
-    from observability.http import HTTPMetricsMiddleware
-    from observability.request_id import RequestIdMiddleware
+    # As api.app.create_app adds it: one layer for the request id and the metrics.
+    from observability.middleware import RequestInstrumentation
 
     app = _with_route(FastAPI())
-    app.add_middleware(HTTPMetricsMiddleware)
-    app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RequestInstrumentation)
     return app
 
 
