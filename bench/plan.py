@@ -18,7 +18,7 @@ class Plan:
     @classmethod
     def full(cls) -> Plan:
         return cls(
-            rounds=3,
+            rounds=5,
             duration=10,
             warmup=2,
             ingest_seconds=10,

@@ -46,9 +46,10 @@ class Scraper(threading.Thread):
         self.join(60)
 
 
-# The two ways the web process can render: in a thread of its own (the default; the only
-# one with exemplars), or in a child process (multiprocess mode, PROMETHEUS_MULTIPROC_DIR).
-MODES = {"in-process render": False, "multiprocess mode, child render": True}
+# The two ways the web process renders: a child forked per scrape renders a snapshot of
+# the process's memory (single-process mode, the default; the only one with exemplars), or
+# a long-lived child renders the files (multiprocess mode, PROMETHEUS_MULTIPROC_DIR).
+MODES = {"single-process mode, forked render": False, "multiprocess mode, child render": True}
 
 
 def run(services: Services, plan: Plan) -> list[Row]:
