@@ -57,10 +57,10 @@ class Scraper(threading.Thread):
         self.join(60)
 
 
-# The two ways the web process renders: a child forked per scrape renders a snapshot of
-# the process's memory (single-process mode, the default; the only one with exemplars), or
-# a long-lived child renders the files (multiprocess mode, PROMETHEUS_MULTIPROC_DIR).
-MODES = {"single-process mode, forked render": False, "multiprocess mode, child render": True}
+# The two ways the web process renders, both in a long-lived child: from a copy of the
+# values the event loop sends it (single-process mode, the default; the only one with
+# exemplars), or from the files (multiprocess mode, PROMETHEUS_MULTIPROC_DIR).
+MODES = {"single-process mode, copied values": False, "multiprocess mode, files": True}
 
 
 def run(services: Services, plan: Plan) -> list[Row]:

@@ -10,6 +10,7 @@ from arq.connections import ArqRedis
 from mergequeue.db import Database
 from mergequeue.github import GitHubClient
 from mergequeue.settings import Settings
+from observability.exposition import Renderer
 from observability.listener import MetricsListener
 
 _KEY = "mergequeue"
@@ -21,6 +22,7 @@ class WorkerContext:
     database: Database
     redis: ArqRedis
     metrics_listener: MetricsListener
+    renderer: Renderer
     github: GitHubClient | None
 
     @staticmethod

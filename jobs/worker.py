@@ -69,11 +69,12 @@ async def startup(ctx: dict[str, Any]) -> None:
     database = create_database(settings.DATABASE_URL)
     if settings.ENABLE_DB_METRICS:
         install_query_timing(database.engine)
+    renderer = Renderer(None, loop=asyncio.get_running_loop())
     listener = MetricsListener(
         host="0.0.0.0",
         port=settings.PROMETHEUS_PORT,
         credentials=settings.basic_auth,
-        renderer=Renderer(None, loop=asyncio.get_running_loop()),
+        renderer=renderer,
     )
     listener.start()
     BUILD_INFO.labels(build_version()).set(1)
@@ -85,6 +86,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         database=database,
         redis=ctx["redis"],
         metrics_listener=listener,
+        renderer=renderer,
         github=github,
     ).attach(ctx)
     freeze_startup_heap()
@@ -104,6 +106,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         return
     worker = WorkerContext.of(ctx)
     worker.metrics_listener.stop()
+    worker.renderer.close()
     if worker.github is not None:
         await worker.github.aclose()
     await worker.database.dispose()

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hmac
 import logging
+import signal
 import threading
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeoutError
@@ -24,8 +26,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
+from observability.mirror import Copy, LayoutMissing, RegistryCopier, render_copy
 from observability.priority import background_priority
-from observability.snapshot import SnapshotFailed, fork_render
 
 # Served at the Flask-era path on the web process's main port.
 WEB_METRICS_PATH = "/debug/metrics"
@@ -61,16 +63,15 @@ class Renderer:
 
     A render is pure Python holding the GIL (~0.2 s for 20k lines): in a thread of the
     serving process, every request arriving meanwhile would wait for it, as the
-    scrape-under-load benchmark measured. So the render runs in another process at the
-    lowest CPU priority:
+    scrape-under-load benchmark measured. So a long-lived child process renders, spawned
+    at the lowest CPU priority and replaced if it dies or hangs:
 
-    - multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the samples are files any process can
-      read; a long-lived spawned child renders them, replaced if it dies.
+    - multiprocess mode (PROMETHEUS_MULTIPROC_DIR): the samples are files the child reads.
     - single-process mode: the samples and the request-id exemplars exist only in this
-      process's memory; a child forked from the event loop renders its copy-on-write
-      snapshot (`observability.snapshot`). Without a loop to fork from, it renders here.
+      process's memory; they are copied on the event loop, a slice at a time, and the
+      child renders the copy (`observability.mirror`). Without a loop, it renders here.
 
-    When a child fails, the scrape is rendered here instead: scrapes never fail for it.
+    When the child fails, the scrape is rendered here instead: scrapes never fail for it.
     Call `on_loop` from the event loop and `from_thread` from any other thread.
     """
 
@@ -85,51 +86,71 @@ class Renderer:
         self._loop = loop
         self._lock = threading.Lock()
         self._child: ProcessPoolExecutor | None = None
-        # Renders under way in forked children, by content type; touched on the loop only.
-        self._forked: dict[str, asyncio.Future[tuple[bytes, str]]] = {}
-        if multiproc_dir is not None:
+        self._copier = RegistryCopier()
+        # The child that holds a mirror of the registry, and of which layout version.
+        self._mirrored: tuple[ProcessPoolExecutor, int] | None = None
+        # Renders of a copy under way, by content type; touched on the loop only.
+        self._copying: dict[str, asyncio.Future[tuple[bytes, str]]] = {}
+        if multiproc_dir is not None or loop is not None:
             self._start_child()
 
     @property
-    def forks(self) -> bool:
-        """Whether scrapes are rendered from a forked snapshot of this process."""
+    def copies(self) -> bool:
+        """Whether scrapes are rendered from a copy of this process's values."""
         return self.multiproc_dir is None and self._loop is not None
 
     async def on_loop(self, accept: str | None) -> tuple[bytes, str]:
-        if not self.forks:
+        if not self.copies:
             return await asyncio.to_thread(self._render_elsewhere, accept)
         _, content_type = choose_encoder(accept or "")
         # Scrapes arriving while a render of the same format is under way share it: a
-        # flood of scrapes costs one fork at a time, not one fork (and child) each.
-        shared = self._forked.get(content_type)
+        # flood of scrapes costs one copy at a time, not one each.
+        shared = self._copying.get(content_type)
         if shared is None:
-            shared = self._forked[content_type] = asyncio.ensure_future(
-                self._fork_and_render(accept, content_type)
+            shared = self._copying[content_type] = asyncio.ensure_future(
+                self._copy_and_render(accept, content_type)
             )
             shared.add_done_callback(lambda done: self._forget(content_type, done))
         # shield: one scraper hanging up does not cancel the render the others wait for.
         return await asyncio.shield(shared)
 
     def _forget(self, content_type: str, render: asyncio.Future[tuple[bytes, str]]) -> None:
-        if self._forked.get(content_type) is render:
-            del self._forked[content_type]
+        if self._copying.get(content_type) is render:
+            del self._copying[content_type]
 
-    async def _fork_and_render(self, accept: str | None, content_type: str) -> tuple[bytes, str]:
+    async def _copy_and_render(self, accept: str | None, content_type: str) -> tuple[bytes, str]:
+        HTTP_REQUEST_EXEMPLARS.flush()
+        copy = await self._copier.copy()
+        child = self._start_child()
         try:
-            child = fork_render(lambda: render(accept)[0], self.timeout)
-        except OSError as exc:
-            log.warning("metrics render could not fork (%s); rendering in-process", exc)
-            return await asyncio.to_thread(render, accept)
-        try:
-            body = await asyncio.to_thread(child.result, self.timeout)
-        except SnapshotFailed as exc:
-            log.warning("metrics render child failed (%s); rendering in-process", exc)
+            body = await self._render_copy(child, accept, copy)
+        except (BrokenProcessPool, TimeoutError) as exc:
+            reason = "took too long" if isinstance(exc, TimeoutError) else "died"
+            log.warning("metrics render process %s; rendering in-process, replacing it", reason)
+            self._replace(child)
             return await asyncio.to_thread(render, accept)
         return body, content_type
 
+    async def _render_copy(
+        self, child: ProcessPoolExecutor, accept: str | None, copy: Copy
+    ) -> bytes:
+        async def submit(copy: Copy) -> bytes:
+            future = asyncio.wrap_future(child.submit(render_copy, accept, copy))
+            return await asyncio.wait_for(future, self.timeout)
+
+        # The layout is sent only to a child that does not have it yet.
+        if self._mirrored == (child, copy.version):
+            try:
+                return await submit(dataclasses.replace(copy, layout=None))
+            except LayoutMissing:
+                pass
+        body = await submit(copy)
+        self._mirrored = (child, copy.version)
+        return body
+
     def from_thread(self, accept: str | None) -> tuple[bytes, str]:
         loop = self._loop
-        if not self.forks or loop is None or not loop.is_running():
+        if not self.copies or loop is None or not loop.is_running():
             return self._render_elsewhere(accept)
         try:
             future = asyncio.run_coroutine_threadsafe(self.on_loop(accept), loop)
@@ -157,11 +178,11 @@ class Renderer:
     def _start_child(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._child is None:
-                # spawn, not fork: this child outlives the moment of the fork, and a fork
-                # from a thread inherits the event loop's and other threads' locks in
-                # whatever state they were.
+                # spawn, not fork: a fork copies every page of this process, and from a
+                # thread it inherits the event loop's and other threads' locks in whatever
+                # state they were.
                 self._child = ProcessPoolExecutor(
-                    1, mp_context=get_context("spawn"), initializer=background_priority
+                    1, mp_context=get_context("spawn"), initializer=_start_render_child
                 )
                 self._child.submit(int)  # start it now, not on the first scrape
             return self._child
@@ -170,13 +191,30 @@ class Renderer:
         with self._lock:
             if self._child is child:
                 self._child = None
-        child.shutdown(wait=False, cancel_futures=True)
+        _kill(child)
 
     def close(self) -> None:
         with self._lock:
             child, self._child = self._child, None
         if child is not None:
             child.shutdown(wait=True, cancel_futures=True)
+
+
+def _start_render_child() -> None:
+    background_priority()
+    # A Ctrl-C in a terminal reaches the whole process group: the serving process shuts
+    # its render child down itself, and answers scrapes until then.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _kill(child: ProcessPoolExecutor) -> None:
+    """Stop a child that failed: shutdown() alone waits on a hung one forever."""
+    # The executor's own map of its worker processes; it has no public way to kill them.
+    processes = list((getattr(child, "_processes", None) or {}).values())
+    child.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
+        process.join(5)
 
 
 def basic_auth_ok(authorization: str | None, expected: tuple[str, str] | None) -> bool:

@@ -30,6 +30,7 @@ from tests.support.processes import (
     arq_argv,
     base_env,
     free_port,
+    render_children,
     run,
     uvicorn_argv,
 )
@@ -494,44 +495,29 @@ def test_scraping_a_large_registry_does_not_stall_requests(
     assert p95 < 0.5 * scrape, detail
 
 
-# -- multiprocess mode renders in a child process ---------------------------------------
-
-
-def _children_of_every_thread(pid: int) -> list[int]:
-    # A child belongs to the thread that started it, and any thread may serve a scrape.
-    return [
-        int(child)
-        for listing in Path(f"/proc/{pid}/task").glob("*/children")
-        for child in listing.read_text().split()
-    ]
-
-
-def _render_children(web_pid: int) -> list[int]:
-    return [
-        pid
-        for pid in _children_of_every_thread(web_pid)
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+# -- both modes render in a child process ------------------------------------------------
 
 
 def _nice(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
-def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_when_it_dies(
-    start_web: StartWeb, sqlite_url: str, tmp_path: Path
+@pytest.mark.parametrize("multiprocess", [False, True], ids=["single-process", "multiprocess"])
+def test_scrapes_are_rendered_by_one_lowest_priority_child_that_is_replaced_when_it_dies(
+    start_web: StartWeb, sqlite_url: str, tmp_path: Path, multiprocess: bool
 ) -> None:
-    web = start_web(
-        DATABASE_URL=sqlite_url,
-        SERVE_PROMETHEUS_ENDPOINT="true",
-        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "multiproc"),
-    )
+    # Multiprocess mode: the child reads the files. Single-process mode: the samples exist
+    # only in the web process's memory, and the child renders a copy of them.
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "multiproc")} if multiprocess else {}
+    web = start_web(DATABASE_URL=sqlite_url, SERVE_PROMETHEUS_ENDPOINT="true", **env)
     scrape = web.url + "/debug/metrics"
     before = _request_total(scrape)
     _hit(web.url + "/healthz", 5)
     assert _request_total(scrape) == before + 5  # scrapes themselves are not counted
-    (child,) = _render_children(web.process.pid)
+    (child,) = render_children(web.process.pid)
+    for _ in range(3):  # one long-lived child, not one per scrape
+        assert web.get("/debug/metrics").status_code == 200
+    assert render_children(web.process.pid) == [child]
     # The lowest priority: a request preempts a render at once (the benchmark's bar).
     assert _nice(child) == 19
     assert os.sched_getscheduler(child) == os.SCHED_IDLE
@@ -542,7 +528,7 @@ def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_w
     assert _request_total(scrape) == before + 5
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        replacement = [pid for pid in _render_children(web.process.pid) if pid != child]
+        replacement = [pid for pid in render_children(web.process.pid) if pid != child]
         if replacement:
             break
         web.get("/debug/metrics")
@@ -551,15 +537,3 @@ def test_multiprocess_mode_renders_in_a_lowest_priority_child_that_is_replaced_w
     assert os.sched_getscheduler(replacement[0]) == os.SCHED_IDLE
     _hit(web.url + "/healthz", 1)
     assert _request_total(scrape) == before + 6
-
-
-def test_single_process_scrapes_fork_short_lived_children_and_reap_every_one(
-    start_web: StartWeb, sqlite_url: str
-) -> None:
-    # Its samples and exemplars exist only in its own memory: each scrape forks a child
-    # that renders a copy-on-write snapshot (tests/observability/test_snapshot.py).
-    web = start_web(DATABASE_URL=sqlite_url, SERVE_PROMETHEUS_ENDPOINT="true")
-    for _ in range(5):
-        assert web.get("/debug/metrics").status_code == 200
-    # No render child left running, and no zombie.
-    assert _children_of_every_thread(web.process.pid) == []

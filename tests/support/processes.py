@@ -36,6 +36,28 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def children_of_every_thread(pid: int) -> list[int]:
+    # A child belongs to the thread that started it, and any thread may serve a scrape.
+    return [
+        int(child)
+        for listing in Path(f"/proc/{pid}/task").glob("*/children")
+        for child in listing.read_text().split()
+    ]
+
+
+def render_children(pid: int) -> list[int]:
+    """The metrics render processes `pid` spawned (not multiprocessing's resource tracker)."""
+    children = []
+    for child in children_of_every_thread(pid):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except FileNotFoundError:  # exited meanwhile
+            continue
+        if b"spawn_main" in cmdline and b"resource_tracker" not in cmdline:
+            children.append(child)
+    return children
+
+
 class Process:
     """A child process whose output goes to a log file, stopped with SIGTERM."""
 
