@@ -17,6 +17,7 @@ from bench import wrk
 from bench.plan import Plan
 from bench.report import Row, median, pct
 from bench.services import Services
+from observability.priority import background_priority
 
 SCENARIO = "2 scrape under load"
 CONNECTIONS = 16
@@ -26,9 +27,10 @@ THINK_MS = 10  # per connection: at most ~1,600 requests/s, well under capacity
 class Scraper(threading.Thread):
     """Prometheus's part of the load: a scrape every `every` seconds, from the load core.
 
-    Reading and counting a 20k-line answer costs this thread milliseconds of CPU per scrape;
-    left unpinned, the kernel may run it on the server's core, where it would compete with
-    the requests being measured.
+    Reading and counting a 20k-line answer costs this thread milliseconds of CPU per scrape.
+    Left unpinned, the kernel may run it on the server's core, where it would compete with
+    the requests being measured; at normal priority on the load core, it would delay wrk,
+    whose clock measures them. So it runs there only when wrk leaves the core idle.
     """
 
     def __init__(self, url: str, *, cpu: int | None, every: float = 1.0) -> None:
@@ -41,8 +43,10 @@ class Scraper(threading.Thread):
         self._stopping = threading.Event()
 
     def run(self) -> None:
+        # For both calls, 0 is this thread, not the whole process.
         if self.cpu is not None:
-            os.sched_setaffinity(0, {self.cpu})  # 0 is this thread, not the whole process
+            os.sched_setaffinity(0, {self.cpu})
+        background_priority()
         with httpx.Client(timeout=30) as client:
             while not self._stopping.is_set():
                 started = time.perf_counter()
