@@ -22,11 +22,12 @@ collected here, at copy time, and sent whole.
 from __future__ import annotations
 
 import asyncio
+import time
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import compress
-from operator import attrgetter
+from itertools import compress, repeat
+from operator import attrgetter, contains, itemgetter
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, Summary
@@ -35,8 +36,10 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Exemplar
 
-# Values copied between two turns of the event loop: ~50 us of work at a time.
-SLICE = 2_000
+# The event loop gets a turn whenever a copy has worked this long, checked every SLICE
+# values (~20-60 us) or metric: a request arriving meanwhile waits about this much at most.
+TURN = 100e-6
+SLICE = 500
 
 _KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}
 _KINDS[Summary] = "summary"
@@ -44,6 +47,7 @@ _CLASSES = {kind: cls for cls, kind in _KINDS.items()}
 _value = attrgetter("_value")
 _exemplar = attrgetter("_exemplar")
 _created = attrgetter("_created")
+_child = itemgetter(1)
 
 
 @dataclass(frozen=True)
@@ -93,37 +97,46 @@ def _value_objects(kind: str, child: Any) -> list[Any]:
     return [child._value]
 
 
-def _plain(collector: Any) -> tuple[str | None, list[tuple[tuple[str, ...], Any]]]:
-    """The kind and children of a metric whose values can be copied; None to collect it
-    whole."""
-    kind = _KINDS.get(type(collector))
-    if kind is None:
-        return None, []
-    children = _children(collector)
-    for _, child in children:
-        # A gauge with set_function() computes its value at collect time.
-        if "_child_samples" in vars(child):
-            return None, []
-    return kind, children
+class _Turns:
+    """Gives the event loop a turn whenever `budget` seconds of work have been done."""
+
+    def __init__(self, budget: float) -> None:
+        self._budget = budget
+        self._since = time.perf_counter()
+
+    async def take(self) -> None:
+        if time.perf_counter() - self._since >= self._budget:
+            await asyncio.sleep(0)
+            self._since = time.perf_counter()
 
 
 class RegistryCopier:
     """Copies a registry's values on the event loop, a slice at a time (the parent's side)."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY, slice_size: int = SLICE) -> None:
+    def __init__(
+        self, registry: CollectorRegistry = REGISTRY, slice_size: int = SLICE, budget: float = TURN
+    ) -> None:
         self._registry = registry
         self._slice = slice_size
+        self._budget = budget
         self.version = 0
         self._seen: list[tuple[Any, str | None, list[Any]]] = []
         self._layout: Layout = ()
         self._values: list[Any] = []
         self._created: list[Any] = []
 
-    def _refresh(self) -> None:
+    async def _refresh(self, turns: _Turns) -> None:
         with self._registry._lock:
             collectors: list[Any] = list(self._registry._collector_to_names)
-        seen = [(collector, *_plain(collector)) for collector in collectors]
-        if seen == self._seen:
+        seen = []
+        changed = len(collectors) != len(self._seen)
+        for index, collector in enumerate(collectors):
+            entry = (collector, *await self._plain(collector, turns))
+            # Children compare by identity: a label set removed and added again is new.
+            changed = changed or entry != self._seen[index]
+            seen.append(entry)
+            await turns.take()
+        if not changed:
             return
         self._seen = seen
         self.version += 1
@@ -149,14 +162,38 @@ class RegistryCopier:
                 self._values += _value_objects(kind, child)
                 if kind != "gauge":
                     self._created.append(child)
+            await turns.take()
         self._layout = tuple(layout)
+
+    async def _plain(
+        self, collector: Any, turns: _Turns
+    ) -> tuple[str | None, list[tuple[tuple[str, ...], Any]]]:
+        """The kind and children of a metric whose values can be copied; None to collect
+        it whole."""
+        kind = _KINDS.get(type(collector))
+        if kind is None:
+            return None, []
+        children = _children(collector)
+        if kind == "gauge":
+            for start in range(0, len(children), self._slice):
+                # A gauge with set_function() computes its value at collect time.
+                chunk = children[start : start + self._slice]
+                if any(map(contains, map(vars, map(_child, chunk)), repeat("_child_samples"))):
+                    return None, []
+                await turns.take()
+        return kind, children
 
     async def copy(self) -> Copy:
         """Every value now; call on the event loop (the only writer of the values)."""
-        self._refresh()
+        turns = _Turns(self._budget)
+        await self._refresh(turns)
         version, layout = self.version, self._layout
         value_objects, created_children = self._values, self._created
-        collected = [list(collector.collect()) for collector, kind, _ in self._seen if kind is None]
+        collected = []
+        for collector, kind, _ in self._seen:
+            if kind is None:
+                collected.append(list(collector.collect()))
+                await turns.take()
         target_info = (
             [self._registry._target_info_metric()]  # type: ignore[no-untyped-call]
             if self._registry.get_target_info()
@@ -171,8 +208,11 @@ class RegistryCopier:
             if any(found):
                 indices = compress(range(start, start + len(chunk)), found)
                 exemplars += zip(indices, filter(None, found), strict=True)
-            await asyncio.sleep(0)
-        created = array("d", map(_created, created_children))
+            await turns.take()
+        created = array("d")
+        for start in range(0, len(created_children), self._slice):
+            created.extend(map(_created, created_children[start : start + self._slice]))
+            await turns.take()
         return Copy(
             version=version,
             layout=layout,

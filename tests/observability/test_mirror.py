@@ -138,7 +138,8 @@ async def test_copying_gives_the_event_loop_a_turn_between_slices() -> None:
     other = asyncio.ensure_future(other_work())
     await asyncio.sleep(0)
     turns = 0
-    await RegistryCopier(registry, slice_size=200).copy()
+    # A budget of 0: a turn at every check, one per slice of values.
+    await RegistryCopier(registry, slice_size=200, budget=0).copy()
     copying = False
     await other
     assert turns >= 39
