@@ -41,8 +41,12 @@ from prometheus_client.samples import Exemplar
 TURN = 100e-6
 SLICE = 500
 
-_KINDS: dict[type, str] = {Counter: "counter", Gauge: "gauge", Histogram: "histogram"}
-_KINDS[Summary] = "summary"
+_KINDS: dict[type, str] = {
+    Counter: "counter",
+    Gauge: "gauge",
+    Histogram: "histogram",
+    Summary: "summary",
+}
 _CLASSES = {kind: cls for cls, kind in _KINDS.items()}
 _value = attrgetter("_value")
 _exemplar = attrgetter("_exemplar")
@@ -95,6 +99,15 @@ def _value_objects(kind: str, child: Any) -> list[Any]:
     if kind == "summary":
         return [child._count, child._sum]
     return [child._value]
+
+
+def _flatten(kind: str, children: list[Any], values: list[Any], created: list[Any]) -> None:
+    """Appends the children's value objects, and those with a _created time, in the one
+    order both sides of a copy agree on."""
+    for child in children:
+        values += _value_objects(kind, child)
+        if kind != "gauge":
+            created.append(child)
 
 
 class _Turns:
@@ -158,10 +171,7 @@ class RegistryCopier:
                     label_sets=tuple(key for key, _ in children) if collector._labelnames else None,
                 )
             )
-            for _, child in children:
-                self._values += _value_objects(kind, child)
-                if kind != "gauge":
-                    self._created.append(child)
+            _flatten(kind, list(map(_child, children)), self._values, self._created)
             await turns.take()
         self._layout = tuple(layout)
 
@@ -261,10 +271,7 @@ class Mirror:
                 if shape.label_sets is None
                 else [metric.labels(*labels) for labels in shape.label_sets]
             )
-            for child in children:
-                self._values += _value_objects(shape.kind, child)
-                if shape.kind != "gauge":
-                    self._created.append(child)
+            _flatten(shape.kind, children, self._values, self._created)
         self._target_info = _Collected()
         self._with_exemplar: list[Any] = []
 
