@@ -83,11 +83,12 @@ class HTTPMetrics:
             series.buckets[index]._value += 1
             series.sum._value += duration
             series.total._value += 1
-        else:  # mmap-backed (multiprocess mode): written through to the process's file
+            series.exemplars[index] = (request_id, duration, time.time())
+        else:  # mmap-backed (multiprocess mode): written through to the process's file;
+            # that mode exports no exemplars, so none is kept.
             series.buckets[index].inc(1)
             series.sum.inc(duration)
             series.total.inc(1)
-        series.exemplars[index] = (request_id, duration, time.time())
 
     def record_exception(self, scope: Scope, duration: float, request_id: str) -> None:
         """An unhandled exception: counted with status 500 in all three metrics."""
