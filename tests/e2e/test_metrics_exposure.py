@@ -24,7 +24,7 @@ from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.openmetrics import parser as openmetrics_parser
 
 from tests.e2e.conftest import StartWeb, StartWorker
-from tests.support.metrics import promtool_check, total, value
+from tests.support.metrics import OPENMETRICS, promtool_check, total, value
 from tests.support.processes import (
     Process,
     arq_argv,
@@ -38,7 +38,6 @@ from tests.support.processes import (
 USER, PASSWORD = "prometheus", "s3cret-scrape-pass"
 AUTH_ENV = {"PROMETHEUS_BASIC_AUTH_USERNAME": USER, "PROMETHEUS_BASIC_AUTH_PASSWORD": PASSWORD}
 STARTED = "Application startup complete"
-OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 # Above any pid_max Linux allows (2**22), so never a live process.
 IMPOSSIBLE_PID = 4_194_305
 

@@ -26,8 +26,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily
 
 from observability import mirror
 from observability.mirror import LayoutMissing, RegistryCopier, render_copy
-
-OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+from tests.support.metrics import OPENMETRICS
 
 
 class _Custom:

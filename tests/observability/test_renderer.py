@@ -22,9 +22,8 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from observability.exposition import Renderer, render
 from observability.mirror import Copy, RegistryCopier
+from tests.support.metrics import OPENMETRICS
 from tests.support.processes import render_children
-
-OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 
 
 @pytest.fixture

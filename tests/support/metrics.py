@@ -7,6 +7,9 @@ import subprocess
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
+# What Prometheus sends to ask for OpenMetrics (and exemplars).
+OPENMETRICS = "application/openmetrics-text; version=1.0.0"
+
 
 def samples(text: str) -> list[Sample]:
     return [s for family in text_string_to_metric_families(text) for s in family.samples]

@@ -36,7 +36,7 @@ def base_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def children_of_every_thread(pid: int) -> list[int]:
+def _children_of_every_thread(pid: int) -> list[int]:
     # A child belongs to the thread that started it, and any thread may serve a scrape.
     return [
         int(child)
@@ -48,7 +48,7 @@ def children_of_every_thread(pid: int) -> list[int]:
 def render_children(pid: int) -> list[int]:
     """The metrics render processes `pid` spawned (not multiprocessing's resource tracker)."""
     children = []
-    for child in children_of_every_thread(pid):
+    for child in _children_of_every_thread(pid):
         try:
             cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
         except FileNotFoundError:  # exited meanwhile
