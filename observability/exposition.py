@@ -23,9 +23,9 @@ from pathlib import Path
 
 from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.multiprocess import MultiProcessCollector
 
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
+from observability.file_samples import CachedFileCollector
 from observability.mirror import Copy, LayoutMissing, RegistryCopier, render_copy
 from observability.priority import background_priority
 
@@ -41,12 +41,19 @@ log = logging.getLogger("mergequeue.metrics")
 AUTH_CHALLENGE = 'Basic realm="metrics", charset="UTF-8"'
 
 
+# The render child lives as long as the serving process and scrapes the same directory
+# over and over: its collector keeps what it parsed of the files from one scrape to the next.
+_COLLECTORS: dict[Path, CachedFileCollector] = {}
+
+
 def _registry(multiproc_dir: Path | None) -> CollectorRegistry:
     if multiproc_dir is None:
         return REGISTRY
-    # A fresh registry per scrape: MultiProcessCollector reads every process's files.
+    collector = _COLLECTORS.get(multiproc_dir)
+    if collector is None:
+        collector = _COLLECTORS.setdefault(multiproc_dir, CachedFileCollector(str(multiproc_dir)))
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(multiproc_dir))  # type: ignore[no-untyped-call]
+    registry.register(collector)
     return registry
 
 
