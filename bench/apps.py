@@ -6,10 +6,12 @@ it differs. Each runs in its own process, so their metrics never share a registr
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ROUTE = "/items/{item_id}"
 
@@ -32,6 +34,43 @@ def mergequeue() -> FastAPI:
 
     app = _with_route(FastAPI())
     app.add_middleware(RequestInstrumentation)
+    return app
+
+
+class _MetricsOnly:
+    """Ablation, not shipped: RequestInstrumentation's metrics without its request id.
+
+    Same status capture, clock and `HTTPMetrics.record` as the real layer, but no id
+    read or made, no context variable, no `X-Request-ID` answered: what the id costs is
+    the difference between this variant and "mergequeue".
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        from observability.http import HTTPMetrics
+
+        self.app = app
+        self._metrics = HTTPMetrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        def send_status(message: Message) -> Awaitable[None]:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
+        start = time.perf_counter()
+        await self.app(scope, receive, send_status)
+        self._metrics.record(scope, status, time.perf_counter() - start, "ablation-no-id")
+
+
+def mergequeue_without_request_ids() -> FastAPI:
+    app = _with_route(FastAPI())
+    app.add_middleware(_MetricsOnly)
     return app
 
 

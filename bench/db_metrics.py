@@ -1,6 +1,7 @@
 """4. Database metrics: a DB-bound endpoint with ENABLE_DB_METRICS off and on.
 
-Two web processes on the same seeded PostgreSQL database, measured in interleaved rounds.
+Two web processes on the same seeded PostgreSQL database, measured back to back in many
+short rounds (`bench.compare`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import asyncio
 
 import asyncpg
 
-from bench import wrk
+from bench import compare, wrk
 from bench.plan import Plan
 from bench.report import Row, median, pct
 from bench.services import API_TOKEN, Services
@@ -47,28 +48,20 @@ def run(services: Services, plan: Plan) -> list[Row]:
         "on": services.web("db-on", "api.main:app", ENABLE_DB_METRICS="true", **env),
     }
     lua = wrk.script(services.workdir, "repos", headers={"Authorization": f"Bearer {API_TOKEN}"})
-    results: dict[str, list[wrk.WrkResult]] = {"off": [], "on": []}
-    for round_ in range(plan.rounds):
-        for name in ("off", "on") if round_ % 2 == 0 else ("on", "off"):
-            url = urls[name] + "/api/v1/repos"
-            wrk.run(url, lua, pinning=services.pinning, duration=plan.warmup)
-            results[name].append(
-                wrk.run(url, lua, pinning=services.pinning, duration=plan.duration)
-            )
-    failed = sum(r.socket_errors + r.non2xx for rs in results.values() for r in rs)
-    if failed:
-        raise RuntimeError(f"db-metrics: {failed} failed requests")
+    results = compare.interleaved(
+        services, plan, {name: url + "/api/v1/repos" for name, url in urls.items()}, lua
+    )
     rps = {n: median([r.rps for r in rs]) for n, rs in results.items()}
     p99 = {n: median([r.p99_ms for r in rs]) for n, rs in results.items()}
-    ratio = rps["on"] / rps["off"]
+    ratio = compare.throughput(results, "on", "off")
     return [
         Row(
             SCENARIO,
             "GET /api/v1/repos throughput, on vs off",
-            pct(ratio),
+            pct(ratio.median),
             ">= 97%",
-            ratio >= 0.97,
+            ratio.median >= 0.97,
             f"{rps['on']:,.0f} vs {rps['off']:,.0f} req/s; p99 {p99['on']:.1f} vs "
-            f"{p99['off']:.1f} ms; {REPOSITORIES} rows",
+            f"{p99['off']:.1f} ms; {REPOSITORIES} rows; {ratio.spread()}",
         )
     ]

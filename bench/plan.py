@@ -7,7 +7,9 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Plan:
-    rounds: int  # interleaved rounds per comparison; medians are reported
+    rounds: int  # interleaved rounds of the scrape comparison; medians are reported
+    pair_rounds: int  # rounds of the throughput comparisons, each variant once per round
+    pair_seconds: float  # seconds of load per variant per round
     duration: float  # seconds of load per measurement
     warmup: float  # seconds of load before measuring, results discarded
     ingest_seconds: float
@@ -19,6 +21,8 @@ class Plan:
     def full(cls) -> Plan:
         return cls(
             rounds=5,
+            pair_rounds=20,
+            pair_seconds=3,
             duration=10,
             warmup=2,
             ingest_seconds=10,
@@ -31,6 +35,8 @@ class Plan:
     def smoke(cls) -> Plan:
         return cls(
             rounds=1,
+            pair_rounds=1,
+            pair_seconds=1,
             duration=1,
             warmup=1,
             ingest_seconds=1,
