@@ -62,3 +62,17 @@ async def test_no_listener_is_installed_unless_asked(tmp_path: Path) -> None:
     install_query_timing(database.engine)
     assert query_timing_installed(database.engine)
     await database.dispose()
+
+
+async def test_timing_leaves_sqlalchemy_connection_events_off(tmp_path: Path) -> None:
+    # Any engine-level listener makes SQLAlchemy dispatch events on every connection,
+    # transaction and statement: ten times the CPU of the timing itself.
+    database = create_database(f"sqlite+aiosqlite:///{tmp_path / 'z.db'}")
+    install_query_timing(database.engine)
+    select_before = _count("select")
+    async with database.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        assert not conn.sync_connection._has_events  # type: ignore[union-attr]
+    assert not database.engine.sync_engine._has_events
+    assert _count("select") == select_before + 1
+    await database.dispose()
