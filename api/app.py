@@ -29,7 +29,7 @@ from observability.db import install_query_timing
 from observability.exposition import WEB_METRICS_PATH, Renderer
 from observability.listener import MetricsListener
 from observability.metrics import BUILD_INFO
-from observability.middleware import RequestInstrumentation
+from observability.middleware import InstrumentedFastAPI
 
 log = logging.getLogger("mergequeue.web")
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
             if settings.PROMETHEUS_MULTIPROC_DIR is not None:
                 multiprocess.leave_run(settings.PROMETHEUS_MULTIPROC_DIR)
 
-    app = FastAPI(
+    app = InstrumentedFastAPI(
         title="mergequeue",
         version=build_version(),
         description="A self-hosted GitHub merge queue.",
@@ -102,12 +102,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
 
-    # Added innermost first. The instrumentation wraps everything, the guard included, so
-    # logs, exemplars and the guard's refusals carry the request id, and refusals count.
+    # The instrumentation is the outermost layer (InstrumentedFastAPI) and wraps the guard,
+    # so logs, exemplars and the guard's refusals carry the request id, and refusals count.
     if settings.DEBUG_ALLOWED_NETWORKS:
         app.add_middleware(DebugNetworkGuard, networks=settings.DEBUG_ALLOWED_NETWORKS)
-    excluded = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
-    app.add_middleware(RequestInstrumentation, excluded_paths=excluded)
+    app.uncounted_paths = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
     return app
 
 

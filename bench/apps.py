@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable
 
 from fastapi import FastAPI
 from prometheus_client import Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 ROUTE = "/items/{item_id}"
 
@@ -29,49 +29,45 @@ def plain() -> FastAPI:
 
 
 def mergequeue() -> FastAPI:
-    # As api.app.create_app adds it: one layer for the request id and the metrics.
-    from observability.middleware import RequestInstrumentation
+    # As api.app.create_app builds it: the request id and the metrics in the outermost
+    # layer, in place of Starlette's catch-all for unhandled exceptions.
+    from observability.middleware import InstrumentedFastAPI
 
-    app = _with_route(FastAPI())
-    app.add_middleware(RequestInstrumentation)
-    return app
+    return _with_route(InstrumentedFastAPI())
 
 
-class _MetricsOnly:
-    """Ablation, not shipped: RequestInstrumentation's metrics without its request id.
+def mergequeue_without_request_ids() -> FastAPI:
+    """Ablation, not shipped: the same outermost layer without its request id.
 
     Same status capture, clock and `HTTPMetrics.record` as the real layer, but no id
     read or made, no context variable, no `X-Request-ID` answered: what the id costs is
     the difference between this variant and "mergequeue".
     """
+    from observability.http import HTTPMetrics
+    from observability.middleware import InstrumentedFastAPI, RequestInstrumentation
 
-    def __init__(self, app: ASGIApp) -> None:
-        from observability.http import HTTPMetrics
+    class MetricsOnly(RequestInstrumentation):
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] != "http":
+                await self.app(scope, receive, send)
+                return
+            status = 500
 
-        self.app = app
-        self._metrics = HTTPMetrics()
+            def send_status(message: Message) -> Awaitable[None]:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                return send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        status = 500
+            start = time.perf_counter()
+            await self.app(scope, receive, send_status)
+            metrics.record(scope, status, time.perf_counter() - start, "ablation-no-id")
 
-        def send_status(message: Message) -> Awaitable[None]:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            return send(message)
+    class App(InstrumentedFastAPI):
+        instrumentation = MetricsOnly
 
-        start = time.perf_counter()
-        await self.app(scope, receive, send_status)
-        self._metrics.record(scope, status, time.perf_counter() - start, "ablation-no-id")
-
-
-def mergequeue_without_request_ids() -> FastAPI:
-    app = _with_route(FastAPI())
-    app.add_middleware(_MetricsOnly)
-    return app
+    metrics = HTTPMetrics()
+    return _with_route(App())
 
 
 def starlette_exporter() -> FastAPI:

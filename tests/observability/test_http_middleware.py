@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
 from prometheus_client import REGISTRY
 from prometheus_client.openmetrics.exposition import generate_latest
+from starlette.types import Message, Receive, Scope, Send
 
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
 from observability.http import UNMATCHED_PATH
-from observability.middleware import RequestInstrumentation
+from observability.middleware import InstrumentedFastAPI, RequestInstrumentation
 
 
 def _value(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def _app() -> FastAPI:
-    app = FastAPI()
+def _app(**kwargs: Any) -> FastAPI:
+    app = InstrumentedFastAPI(**kwargs)
+    app.uncounted_paths = {"/skip"}
 
     @app.get("/items/{item_id}")
     async def item(item_id: int) -> dict[str, int]:
@@ -28,7 +34,14 @@ def _app() -> FastAPI:
     async def raises() -> None:
         raise LookupError("boom")
 
-    app.add_middleware(RequestInstrumentation, excluded_paths={"/skip"})
+    @app.get("/raises-after-answer")
+    async def raises_late() -> StreamingResponse:
+        async def body() -> AsyncIterator[bytes]:
+            yield b"partial"
+            raise LookupError("boom, mid-answer")
+
+        return StreamingResponse(body())
+
     return app
 
 
@@ -130,3 +143,87 @@ async def test_the_latest_request_of_a_bucket_is_its_exemplar(client: httpx.Asyn
     ]
     assert any('request_id="exemplar-probe-latest"' in e for e in exemplars)
     assert not any('request_id="exemplar-probe-older"' in e for e in exemplars)
+
+
+async def test_instrumentation_is_the_outermost_layer_in_place_of_starlettes_catch_all() -> None:
+    app = _app()
+    outermost = app.build_middleware_stack()
+    assert type(outermost) is RequestInstrumentation
+    # What it took the place of is not also inside it.
+    layer = outermost.app
+    while hasattr(layer, "app"):
+        assert type(layer).__name__ != "ServerErrorMiddleware"
+        layer = layer.app
+
+
+async def test_an_unhandled_exception_is_answered_500_with_a_request_id(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/raises-before-answer", headers={"X-Request-ID": "boom-0000-0001"})
+    assert response.status_code == 500
+    assert response.text == "Internal Server Error"
+    assert response.headers["x-request-id"] == "boom-0000-0001"
+
+
+async def test_an_unhandled_exception_still_reaches_the_server() -> None:
+    # Starlette re-raises after answering so that the server logs the traceback.
+    transport = httpx.ASGITransport(app=_app(), raise_app_exceptions=True)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(LookupError, match="boom"):
+            await client.get("/raises-before-answer")
+
+
+async def test_the_applications_own_500_handler_answers_with_a_request_id() -> None:
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"sorry: {exc}"}, status_code=500)
+
+    app = _app(exception_handlers={Exception: handler})
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/raises-before-answer")
+    assert response.status_code == 500
+    assert response.json() == {"detail": "sorry: boom"}
+    assert len(response.headers["x-request-id"]) == 32
+
+
+async def test_debug_mode_answers_starlettes_traceback_page() -> None:
+    transport = httpx.ASGITransport(app=_app(debug=True), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/raises-before-answer", headers={"Accept": "text/html"})
+    assert response.status_code == 500
+    assert "LookupError" in response.text and "<html>" in response.text
+
+
+async def test_an_exception_after_the_answer_started_is_counted_once_as_500(
+    client: httpx.AsyncClient,
+) -> None:
+    # The status line went out before the exception: no second answer is attempted.
+    labels = {"method": "GET", "path": "/raises-after-answer", "status": "500"}
+    before = (
+        _value("flask_http_request_exceptions_total", method="GET", status="500"),
+        _value("flask_http_request_duration_seconds_count", **labels),
+    )
+    response = await client.get("/raises-after-answer")
+    assert response.status_code == 200 and response.content == b"partial"
+    after = (
+        _value("flask_http_request_exceptions_total", method="GET", status="500"),
+        _value("flask_http_request_duration_seconds_count", **labels),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1]
+
+
+async def test_an_application_that_never_answers_is_counted_as_500() -> None:
+    # The server answers 500 for an application that returns without answering.
+    async def silent(scope: Scope, receive: Receive, send: Send) -> None:
+        pass
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        raise AssertionError(f"nothing should be sent, got {message}")
+
+    scope = {"type": "http", "method": "GET", "path": "/silent", "headers": []}
+    before = _value("flask_http_request_total", method="GET", status="500")
+    await RequestInstrumentation(silent)(scope, receive, send)
+    assert _value("flask_http_request_total", method="GET", status="500") == before + 1
