@@ -8,8 +8,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Plan:
     rounds: int  # interleaved rounds of the scrape comparison; medians are reported
-    pair_rounds: int  # rounds of the throughput comparisons, each variant once per round
-    pair_seconds: float  # seconds of load per variant per round
+    pair_rounds: int  # rounds of the latency comparisons, each variant once per round
+    shared_rounds: int  # rounds of the throughput comparisons on a shared core
+    pair_seconds: float  # seconds of load per variant per round, in either
     duration: float  # seconds of load per measurement
     warmup: float  # seconds of load before measuring, results discarded
     ingest_seconds: float
@@ -22,6 +23,7 @@ class Plan:
         return cls(
             rounds=5,
             pair_rounds=20,
+            shared_rounds=15,
             pair_seconds=3,
             duration=10,
             warmup=2,
@@ -36,6 +38,7 @@ class Plan:
         return cls(
             rounds=1,
             pair_rounds=1,
+            shared_rounds=1,
             pair_seconds=1,
             duration=1,
             warmup=1,
