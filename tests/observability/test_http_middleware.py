@@ -16,6 +16,8 @@ from starlette.types import Message, Receive, Scope, Send
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
 from observability.http import UNMATCHED_PATH
 from observability.middleware import InstrumentedFastAPI, RequestInstrumentation
+from observability.request_id import RequestIds
+from tests.support.request_ids import is_generated
 
 
 def _value(name: str, **labels: str) -> float:
@@ -110,7 +112,7 @@ async def test_excluded_paths_are_not_counted(client: httpx.AsyncClient) -> None
 async def test_every_answer_carries_a_request_id(client: httpx.AsyncClient) -> None:
     first = (await client.get("/items/1")).headers["x-request-id"]
     second = (await client.get("/items/1")).headers["x-request-id"]
-    assert first != second and len(first) == 32
+    assert first != second and is_generated(first) and is_generated(second)
 
 
 async def test_a_well_formed_incoming_request_id_is_kept(client: httpx.AsyncClient) -> None:
@@ -123,11 +125,11 @@ async def test_a_malformed_incoming_request_id_is_replaced(
     client: httpx.AsyncClient, sent: str
 ) -> None:
     answered = (await client.get("/items/1", headers={"X-Request-ID": sent})).headers
-    assert answered["x-request-id"] != sent and len(answered["x-request-id"]) == 32
+    assert answered["x-request-id"] != sent and is_generated(answered["x-request-id"])
 
 
 async def test_excluded_paths_still_answer_with_a_request_id(client: httpx.AsyncClient) -> None:
-    assert len((await client.get("/skip")).headers["x-request-id"]) == 32
+    assert is_generated((await client.get("/skip")).headers["x-request-id"])
 
 
 async def test_the_latest_request_of_a_bucket_is_its_exemplar(client: httpx.AsyncClient) -> None:
@@ -183,7 +185,7 @@ async def test_the_applications_own_500_handler_answers_with_a_request_id() -> N
         response = await client.get("/raises-before-answer")
     assert response.status_code == 500
     assert response.json() == {"detail": "sorry: boom"}
-    assert len(response.headers["x-request-id"]) == 32
+    assert is_generated(response.headers["x-request-id"])
 
 
 async def test_debug_mode_answers_starlettes_traceback_page() -> None:
@@ -227,3 +229,11 @@ async def test_an_application_that_never_answers_is_counted_as_500() -> None:
     before = _value("flask_http_request_total", method="GET", status="500")
     await RequestInstrumentation(silent)(scope, receive, send)
     assert _value("flask_http_request_total", method="GET", status="500") == before + 1
+
+
+def test_generated_ids_are_unique_across_processes_and_ordered_within_one() -> None:
+    scope = {"headers": []}
+    one, other = RequestIds(), RequestIds()  # each process makes one at start
+    first, second = one.for_request(scope), one.for_request(scope)
+    assert first.split("-")[0] == second.split("-")[0] != other.for_request(scope).split("-")[0]
+    assert int(second.split("-")[1]) == int(first.split("-")[1]) + 1
