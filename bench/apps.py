@@ -43,7 +43,6 @@ def mergequeue_without_request_ids() -> FastAPI:
     read or made, no context variable, no `X-Request-ID` answered: what the id costs is
     the difference between this variant and "mergequeue".
     """
-    from observability.http import HTTPMetrics
     from observability.middleware import InstrumentedFastAPI, RequestInstrumentation
 
     class MetricsOnly(RequestInstrumentation):
@@ -61,12 +60,11 @@ def mergequeue_without_request_ids() -> FastAPI:
 
             start = time.perf_counter()
             await self.app(scope, receive, send_status)
-            metrics.record(scope, status, time.perf_counter() - start, "ablation-no-id")
+            self._metrics.record(scope, status, time.perf_counter() - start, "ablation-no-id")
 
     class App(InstrumentedFastAPI):
         instrumentation = MetricsOnly
 
-    metrics = HTTPMetrics()
     return _with_route(App())
 
 

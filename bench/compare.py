@@ -9,7 +9,8 @@ measurement and not the next.
   kernel gives two busy processes equal shares of the core, so the ratio of their
   request rates is the ratio of their costs per request, and whatever the host does to
   the core in those seconds it does to both. The baseline against itself measured
-  100.7% (middle half 100.4-101.0%) where back-to-back rounds spread over +-6%.
+  100.7% (middle half 100.4-101.0%), where the back-to-back ratios of one comparison
+  had a middle half 11 points wide (93.5-105.0%) on the same day.
 - Latency (`interleaved`): a shared core would put the other process's time slices into
   every latency, so each variant runs alone, one after another, in rotating order.
 

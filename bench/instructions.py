@@ -29,14 +29,6 @@ from typing import Any
 
 REQUEST = b"GET /items/42 HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 WARMUP = 500
-ROOT = Path(__file__).resolve().parents[1]
-APPS = {
-    "none": "bench.apps:plain",
-    "mergequeue": "bench.apps:mergequeue",
-    "mergequeue without request ids (ablation)": "bench.apps:mergequeue_without_request_ids",
-    "starlette-exporter": "bench.apps:starlette_exporter",
-    "instrumentator": "bench.apps:instrumentator",
-}
 
 
 class _Transport(asyncio.Transport):
@@ -82,6 +74,10 @@ async def _serve(factory: str, requests: int) -> None:
 
 
 def _count(factory: str, requests: int, workdir: Path) -> int:
+    # Imported here, not at the top: the process callgrind runs only serves, and need not
+    # import the whole harness first.
+    from tests.support.processes import ROOT
+
     out = workdir / f"callgrind.{os.getpid()}.{requests}"
     done = subprocess.run(
         [
@@ -126,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         uvloop.install()
         asyncio.run(_serve(args.serve[0], int(args.serve[1])))
         return 0
+    from bench.instrumentation import VARIANTS as APPS
+
     if shutil.which("valgrind") is None:
         print("bench.instructions: valgrind is not installed", file=sys.stderr)
         return 2

@@ -37,11 +37,11 @@ class RequestInstrumentation(ServerErrorMiddleware):
         handler: ExceptionHandler | None = None,
         debug: bool = False,
         *,
-        excluded_paths: Collection[str] = (),
+        uncounted_paths: Collection[str] = (),
     ) -> None:
         super().__init__(app, handler=handler, debug=debug)
         # Answered with a request id like any other, but not counted (the metrics endpoint).
-        self.excluded_paths = frozenset(excluded_paths)
+        self.uncounted_paths = frozenset(uncounted_paths)
         self._ids = RequestIds()
         self._metrics = HTTPMetrics()
 
@@ -65,7 +65,7 @@ class RequestInstrumentation(ServerErrorMiddleware):
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            if scope["path"] not in self.excluded_paths:
+            if scope["path"] not in self.uncounted_paths:
                 self._metrics.record_exception(scope, perf_counter() - start, request_id)
             if status is None:
                 response = await self._error_answer(scope, exc)
@@ -74,7 +74,7 @@ class RequestInstrumentation(ServerErrorMiddleware):
             raise
         finally:
             context.request_id.reset(token)
-        if scope["path"] not in self.excluded_paths:
+        if scope["path"] not in self.uncounted_paths:
             # No answer at all: the server answers 500 for the application.
             self._metrics.record(
                 scope, 500 if status is None else status, perf_counter() - start, request_id
@@ -111,5 +111,5 @@ class InstrumentedFastAPI(FastAPI):
             outermost.app,
             handler=outermost.handler,
             debug=outermost.debug,
-            excluded_paths=self.uncounted_paths,
+            uncounted_paths=self.uncounted_paths,
         )
