@@ -19,21 +19,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakegithub import shapes
-from tests.fakegithub.state import Call, FakeComment, FakePull, FakeRepo, fake_sha
+from tests.fakegithub.state import ApiError, Call, FakePull, FakeRepo
 
 if TYPE_CHECKING:
     from tests.fakegithub.state import FakeGitHub
 
+__all__ = ["ROUTES", "ApiError", "build_app"]
+
 DOCS = "https://docs.github.com/rest"
 AuthKind = Literal["app", "token", "installation"]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 @dataclass
@@ -95,77 +89,6 @@ def _page(ctx: Ctx, path: str, items: list[Any]) -> tuple[list[Any], dict[str, s
     return items[(page - 1) * per_page : page * per_page], headers
 
 
-# -- merge state --------------------------------------------------------------------------
-
-
-def _passing_names(repo: FakeRepo, sha: str) -> tuple[set[tuple[str, int | None]], set[str]]:
-    """(passing (name, app_id) pairs, names of failing contexts) for a commit."""
-    latest: dict[tuple[str, int], Any] = {}
-    for run in repo.check_runs:
-        if run.head_sha == sha:
-            latest[(run.name, run.app_id)] = run
-    passing: set[tuple[str, int | None]] = set()
-    failing: set[str] = set()
-    for (name, app_id), run in latest.items():
-        if run.status == "completed" and run.conclusion in ("success", "neutral", "skipped"):
-            passing.add((name, app_id))
-        elif run.status == "completed":
-            failing.add(name)
-    for st in _latest_statuses(repo, sha):
-        if st.state == "success":
-            passing.add((st.context, None))
-        elif st.state in ("failure", "error"):
-            failing.add(st.context)
-    return passing, failing
-
-
-def _latest_statuses(repo: FakeRepo, sha: str) -> list[Any]:
-    latest: dict[str, Any] = {}
-    for st in repo.statuses:
-        if st.sha == sha:
-            latest[st.context] = st
-    return sorted(latest.values(), key=lambda s: -s.id)
-
-
-def merge_state(repo: FakeRepo, pr: FakePull) -> tuple[bool | None, str, str | None]:
-    """(mergeable, mergeable_state, why a merge would be refused or None)."""
-    if pr.state == "closed" or pr.merged:
-        return None, "unknown", "Pull Request is not mergeable"
-    if pr.mergeable_is_unknown:
-        return None, "unknown", "Base branch was modified. Review and try the merge again."
-    mergeable = not pr.conflict if pr.mergeable_override is None else pr.mergeable_override
-    prot = repo.protection.get(pr.base_ref)
-    behind = pr.base_sha != repo.branches.get(pr.base_ref, pr.base_sha)
-    passing, failing = _passing_names(repo, pr.head_sha)
-    missing = []
-    if prot is not None:
-        for name, app_id in prot.all_checks():
-            ok = any(n == name and (app_id is None or a in (app_id, None)) for n, a in passing)
-            if not ok:
-                missing.append(name)
-    if pr.mergeable_state_override is not None:
-        state = pr.mergeable_state_override
-    elif pr.draft:
-        state = "draft"
-    elif not mergeable:
-        state = "dirty"
-    elif behind and prot is not None and prot.strict:
-        state = "behind"
-    elif missing:
-        state = "blocked"
-    elif failing:
-        state = "unstable"
-    else:
-        state = "clean"
-    refusal = {
-        "draft": "Pull Request is still a draft",
-        "dirty": "Pull Request is not mergeable",
-        "behind": "Head branch is out of date. Review and try the merge again.",
-        "blocked": f'Required status check "{missing[0]}" is expected.' if missing else "Blocked",
-    }.get(state)
-    return mergeable, state, refusal
-
-
 # -- GitHub routes ------------------------------------------------------------------------
 
 
@@ -208,7 +131,7 @@ def list_installation_repositories(ctx: Ctx) -> Answer:
 
 def get_pull(ctx: Ctx) -> Answer:
     repo, pr = ctx.pull()
-    mergeable, state, _ = merge_state(repo, pr)
+    mergeable, state, _ = ctx.fake.merge_state(full_name=repo.full_name, number=pr.number)
     return 200, shapes.pull_request(ctx.api, repo, pr, mergeable, state), {}
 
 
@@ -228,12 +151,10 @@ def list_check_runs(ctx: Ctx) -> Answer:
     sha = _resolve_ref(repo, ctx.params["ref"])
     if sha is None:
         raise ApiError(422, f"No commit found for SHA: {ctx.params['ref']}")
-    runs = [r for r in repo.check_runs if r.head_sha == sha]
     if ctx.query.get("filter", "latest") == "latest":
-        latest: dict[tuple[str, int], Any] = {}
-        for run in runs:
-            latest[(run.name, run.app_id)] = run
-        runs = list(latest.values())
+        runs, _ = ctx.fake.latest_checks(full_name=repo.full_name, sha=sha)
+    else:
+        runs = [r for r in repo.check_runs if r.head_sha == sha]
     if "check_name" in ctx.query:
         runs = [r for r in runs if r.name == ctx.query["check_name"]]
     if "status" in ctx.query:
@@ -252,7 +173,7 @@ def combined_status(ctx: Ctx) -> Answer:
     sha = _resolve_ref(repo, ctx.params["ref"])
     if sha is None:
         raise ApiError(404, f"No commit found for SHA: {ctx.params['ref']}")
-    statuses = _latest_statuses(repo, sha)
+    _, statuses = ctx.fake.latest_checks(full_name=repo.full_name, sha=sha)
     states = {s.state for s in statuses}
     if states & {"failure", "error"}:
         state = "failure"
@@ -271,19 +192,11 @@ def combined_status(ctx: Ctx) -> Answer:
 def update_branch(ctx: Ctx) -> Answer:
     repo, pr = ctx.pull()
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    expected = body.get("expected_head_sha")
-    if pr.state != "open":
-        raise ApiError(422, "Pull request is closed")
-    if expected is not None and expected != pr.head_sha:
-        raise ApiError(422, "expected_head_sha does not match the pull request's head")
-    base_head = repo.branches[pr.base_ref]
-    if pr.base_sha == base_head:
-        raise ApiError(422, "There are no new commits on the base branch.")
-    if pr.conflict:
-        raise ApiError(422, "merge conflict between base and head")
-    pr.head_sha = fake_sha("update-branch", pr.head_sha, base_head)
-    pr.base_sha = base_head
-    repo.branches[pr.head_ref] = pr.head_sha
+    ctx.fake.update_branch(
+        full_name=repo.full_name,
+        number=pr.number,
+        expected_head_sha=body.get("expected_head_sha"),
+    )
     url = f"{shapes.HTML}/repos/{repo.full_name}/pulls/{pr.number}"
     return 202, {"message": "Updating pull request branch.", "url": url}, {}
 
@@ -291,17 +204,12 @@ def update_branch(ctx: Ctx) -> Answer:
 def merge_pull(ctx: Ctx) -> Answer:
     repo, pr = ctx.pull()
     body = ctx.body if isinstance(ctx.body, dict) else {}
-    method = body.get("merge_method", "merge")
-    if method not in ("merge", "squash", "rebase"):
-        raise ApiError(422, "Invalid request.\n\nmerge_method is not a valid value.")
-    if pr.state == "open" and body.get("sha") not in (None, pr.head_sha):
-        raise ApiError(409, "Head branch was modified. Review and try the merge again.")
-    _, _, refusal = merge_state(repo, pr)
-    if refusal is not None:
-        raise ApiError(405, refusal)
-    sha = fake_sha("merged", repo.full_name, pr.number, pr.head_sha, method)
-    repo.branches[pr.base_ref] = sha
-    pr.merged, pr.state, pr.merge_commit_sha = True, "closed", sha
+    sha = ctx.fake.merge_pull(
+        full_name=repo.full_name,
+        number=pr.number,
+        sha=body.get("sha"),
+        method=body.get("merge_method", "merge"),
+    )
     return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
 
 
@@ -310,10 +218,10 @@ def create_comment(ctx: Ctx) -> Answer:
     body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
     if not isinstance(body, str):
         raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
-    ident = ctx.fake.next_id()
     author = "mergequeue[bot]" if ctx.installation_id is not None else "octocat"
-    pr.comments.append(ident)
-    ctx.fake.comments.append(FakeComment(ident, repo.full_name, pr.number, body, author))
+    ident = ctx.fake.create_comment(
+        full_name=repo.full_name, number=pr.number, body=body, author=author
+    )
     data = shapes.issue_comment(ctx.api, repo, pr.number, ident, body, author)
     return 201, data, {"Location": data["url"]}
 
@@ -343,10 +251,7 @@ def add_labels(ctx: Ctx) -> Answer:
 
 def remove_label(ctx: Ctx) -> Answer:
     repo, pr = ctx.pull("issue_number")
-    name = ctx.params["name"]
-    if name not in pr.labels:
-        raise ApiError(404, "Label does not exist")
-    pr.labels.remove(name)
+    ctx.fake.remove_label(full_name=repo.full_name, number=pr.number, label=ctx.params["name"])
     return 200, [shapes.label(ctx.api, repo, n) for n in pr.labels], {}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import hashlib
 import itertools
 import time
@@ -17,6 +18,28 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FaultKind = Literal["delay", "fail", "hang", "secondary_rate_limit"]
+
+# GitHub's coarse `permission` for each fine-grained role (the permission endpoint's answer).
+ROLE_PERMISSION = {
+    "admin": "admin",
+    "maintain": "write",
+    "write": "write",
+    "triage": "read",
+    "read": "read",
+    "none": "none",
+}
+# Check run conclusions GitHub counts as a passing required check.
+PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+
+
+class ApiError(Exception):
+    """A GitHub error answer: the HTTP fake renders it as GitHub's error body."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
 
 
 def fake_sha(*parts: object) -> str:
@@ -86,6 +109,25 @@ class FakeProtection:
 
 
 @dataclass
+class FakeRuleset:
+    id: int
+    # Branch names or fnmatch patterns; "~DEFAULT_BRANCH" is the default branch, "~ALL" all.
+    branches: list[str]
+    required_checks: list[str]
+    enforcement: str  # active, evaluate or disabled: only active rulesets are enforced
+
+    def applies_to(self, branch: str, default_branch: str) -> bool:
+        if self.enforcement != "active":
+            return False
+        for pattern in self.branches:
+            if pattern == "~ALL" or (pattern == "~DEFAULT_BRANCH" and branch == default_branch):
+                return True
+            if fnmatch.fnmatchcase(branch, pattern.removeprefix("refs/heads/")):
+                return True
+        return False
+
+
+@dataclass
 class FakeRepo:
     id: int
     owner: str
@@ -95,6 +137,11 @@ class FakeRepo:
     private: bool = False
     archived: bool = False
     branches: dict[str, str] = field(default_factory=dict)
+    # Every sha each branch has pointed at, oldest first: compare counts commits from it.
+    history: dict[str, list[str]] = field(default_factory=dict)
+    rulesets: list[FakeRuleset] = field(default_factory=list)
+    # Collaborators' role names (none/read/triage/write/maintain/admin).
+    roles: dict[str, str] = field(default_factory=dict)
     protection: dict[str, FakeProtection] = field(default_factory=dict)
     pulls: dict[int, FakePull] = field(default_factory=dict)
     check_runs: list[FakeCheckRun] = field(default_factory=list)
@@ -105,6 +152,13 @@ class FakeRepo:
     def full_name(self) -> str:
         return f"{self.owner}/{self.name}"
 
+    def set_branch(self, branch: str, sha: str) -> None:
+        """Point `branch` at `sha`, remembering it in the branch's history."""
+        self.branches[branch] = sha
+        history = self.history.setdefault(branch, [])
+        if not history or history[-1] != sha:
+            history.append(sha)
+
 
 @dataclass
 class FakeComment:
@@ -113,6 +167,8 @@ class FakeComment:
     number: int
     body: str
     author: str
+    author_association: str = "NONE"
+    created_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -178,6 +234,10 @@ class FakeGitHub:
         "add_status",
         "protect",
         "unprotect",
+        "add_ruleset",
+        "set_permission",
+        "add_user",
+        "add_comment",
         "delay",
         "fail",
         "hang",
@@ -215,6 +275,8 @@ class FakeGitHub:
         self.tokens: dict[str, FakeToken] = {}
         self.repos: dict[str, FakeRepo] = {}
         self.comments: list[FakeComment] = []
+        # Logins GitHub knows: others are 404 on the collaborator permission endpoint.
+        self.users: set[str] = {"octocat", "mergequeue[bot]"}
         self.faults: list[Fault] = []
         self.calls: list[Call] = []
         self.windows: dict[str, RateWindow] = {}
@@ -271,7 +333,7 @@ class FakeGitHub:
             private=private,
             archived=archived,
         )
-        repo.branches[default_branch] = fake_sha(full_name, default_branch, 0)
+        repo.set_branch(default_branch, fake_sha(full_name, default_branch, 0))
         self.repos[full_name] = repo
         return {"id": repo.id, "sha": repo.branches[default_branch]}
 
@@ -280,7 +342,7 @@ class FakeGitHub:
 
     def add_branch(self, *, full_name: str, branch: str, sha: str | None = None) -> str:
         repo = self.repos[full_name]
-        repo.branches[branch] = sha or fake_sha(full_name, branch, self.next_id())
+        repo.set_branch(branch, sha or fake_sha(full_name, branch, self.next_id()))
         return repo.branches[branch]
 
     def push(self, *, full_name: str, branch: str, sha: str | None = None) -> str:
@@ -306,7 +368,8 @@ class FakeGitHub:
         base_ref = base_ref or repo.default_branch
         head_ref = head_ref or f"feature-{number}"
         head_sha = head_sha or fake_sha(full_name, head_ref, self.next_id())
-        repo.branches[head_ref] = head_sha
+        repo.set_branch(head_ref, head_sha)
+        self.users.add(user)
         repo.pulls[number] = FakePull(
             number=number,
             id=self.next_id(),
@@ -337,7 +400,7 @@ class FakeGitHub:
                 raise AttributeError(f"pull request has no field {key!r}")
             setattr(pr, key, value)
         if "head_sha" in changes:
-            self.repos[full_name].branches[pr.head_ref] = pr.head_sha
+            self.repos[full_name].set_branch(pr.head_ref, pr.head_sha)
 
     def add_check_run(
         self,
@@ -394,6 +457,284 @@ class FakeGitHub:
 
     def unprotect(self, *, full_name: str, branch: str) -> None:
         self.repos[full_name].protection.pop(branch, None)
+
+    def add_ruleset(
+        self,
+        *,
+        full_name: str,
+        branches: list[str],
+        required_checks: list[str],
+        enforcement: str = "active",
+    ) -> int:
+        """A branch ruleset requiring `required_checks` on branches matching `branches`
+        (names, fnmatch patterns like "release/*", "~DEFAULT_BRANCH" or "~ALL")."""
+        ruleset = FakeRuleset(self.next_id(), list(branches), list(required_checks), enforcement)
+        self.repos[full_name].rulesets.append(ruleset)
+        return ruleset.id
+
+    def set_permission(self, *, full_name: str, username: str, role_name: str) -> None:
+        """Make `username` a collaborator with this role (none/read/triage/write/maintain/admin)."""
+        if role_name not in ROLE_PERMISSION:
+            raise ValueError(f"unknown role {role_name!r}")
+        self.users.add(username)
+        self.repos[full_name].roles[username] = role_name
+
+    def add_user(self, *, login: str) -> None:
+        """A GitHub user who is no collaborator (public repositories: read)."""
+        self.users.add(login)
+
+    def add_comment(
+        self,
+        *,
+        full_name: str,
+        number: int,
+        body: str,
+        user: str,
+        author_association: str = "NONE",
+    ) -> int:
+        """A comment posted by someone else (e.g. a command), as it would arrive."""
+        return self.create_comment(
+            full_name=full_name,
+            number=number,
+            body=body,
+            author=user,
+            author_association=author_association,
+        )
+
+    # -- GitHub's semantics: the HTTP handlers answer with these, in-memory fakes reuse them
+
+    def _repo(self, full_name: str) -> FakeRepo:
+        repo = self.repos.get(full_name)
+        if repo is None:
+            raise ApiError(404, "Not Found")
+        return repo
+
+    def _pull(self, full_name: str, number: int) -> tuple[FakeRepo, FakePull]:
+        repo = self._repo(full_name)
+        pr = repo.pulls.get(int(number))
+        if pr is None:
+            raise ApiError(404, "Not Found")
+        return repo, pr
+
+    def latest_checks(
+        self, *, full_name: str, sha: str
+    ) -> tuple[list[FakeCheckRun], list[FakeStatus]]:
+        """The latest check run per (name, app) and the latest status per context on a
+        commit, newest first: what GitHub shows (and counts) for that commit."""
+        repo = self._repo(full_name)
+        runs: dict[tuple[str, int], FakeCheckRun] = {}
+        for run in repo.check_runs:
+            if run.head_sha == sha:
+                runs[(run.name, run.app_id)] = run
+        statuses: dict[str, FakeStatus] = {}
+        for st in repo.statuses:
+            if st.sha == sha:
+                statuses[st.context] = st
+        return (
+            sorted(runs.values(), key=lambda r: -r.id),
+            sorted(statuses.values(), key=lambda st: -st.id),
+        )
+
+    def _check_results(
+        self, full_name: str, sha: str
+    ) -> tuple[set[tuple[str, int | None]], set[str]]:
+        """(passing (name, app_id) pairs, names of failing checks) for a commit."""
+        runs, statuses = self.latest_checks(full_name=full_name, sha=sha)
+        passing: set[tuple[str, int | None]] = set()
+        failing: set[str] = set()
+        for run in runs:
+            if run.status == "completed" and run.conclusion in PASSING_CONCLUSIONS:
+                passing.add((run.name, run.app_id))
+            elif run.status == "completed":
+                failing.add(run.name)
+        for st in statuses:
+            if st.state == "success":
+                passing.add((st.context, None))
+            elif st.state in ("failure", "error"):
+                failing.add(st.context)
+        return passing, failing
+
+    def _rulesets_for(self, repo: FakeRepo, branch: str) -> list[FakeRuleset]:
+        return [r for r in repo.rulesets if r.applies_to(branch, repo.default_branch)]
+
+    def _required(self, repo: FakeRepo, branch: str) -> list[tuple[str, int | None]]:
+        """Required (check, app_id or None: any app) of classic protection, then rulesets'."""
+        prot = repo.protection.get(branch)
+        required = prot.all_checks() if prot is not None else []
+        named = {name for name, _ in required}
+        for ruleset in self._rulesets_for(repo, branch):
+            for name in ruleset.required_checks:
+                if name not in named:
+                    named.add(name)
+                    required.append((name, None))
+        return required
+
+    def required_check_names(self, *, full_name: str, branch: str) -> set[str]:
+        """Checks branch protection and active rulesets require on `branch` (their union)."""
+        return {name for name, _ in self._required(self._repo(full_name), branch)}
+
+    def merge_state(self, *, full_name: str, number: int) -> tuple[bool | None, str, str | None]:
+        """(mergeable, mergeable_state, why a merge would be refused or None)."""
+        repo, pr = self._pull(full_name, number)
+        if pr.state == "closed" or pr.merged:
+            return None, "unknown", "Pull Request is not mergeable"
+        if pr.mergeable_is_unknown:
+            return None, "unknown", "Base branch was modified. Review and try the merge again."
+        mergeable = not pr.conflict if pr.mergeable_override is None else pr.mergeable_override
+        prot = repo.protection.get(pr.base_ref)
+        behind = pr.base_sha != repo.branches.get(pr.base_ref, pr.base_sha)
+        passing, failing = self._check_results(full_name, pr.head_sha)
+        missing = [
+            name
+            for name, app_id in self._required(repo, pr.base_ref)
+            if not any(n == name and (app_id is None or a in (app_id, None)) for n, a in passing)
+        ]
+        if pr.mergeable_state_override is not None:
+            state = pr.mergeable_state_override
+        elif pr.draft:
+            state = "draft"
+        elif not mergeable:
+            state = "dirty"
+        elif behind and prot is not None and prot.strict:
+            state = "behind"
+        elif missing:
+            state = "blocked"
+        elif failing:
+            state = "unstable"
+        else:
+            state = "clean"
+        refusal = {
+            "draft": "Pull Request is still a draft",
+            "dirty": "Pull Request is not mergeable",
+            "behind": "Head branch is out of date. Review and try the merge again.",
+            "blocked": f'Required status check "{missing[0]}" is expected.'
+            if missing
+            else "Blocked",
+        }.get(state)
+        return mergeable, state, refusal
+
+    def update_branch(self, *, full_name: str, number: int, expected_head_sha: str | None) -> None:
+        """Merge the base into the pull request's head: a new head that includes the base."""
+        repo, pr = self._pull(full_name, number)
+        if pr.state != "open":
+            raise ApiError(422, "Pull request is closed")
+        if expected_head_sha is not None and expected_head_sha != pr.head_sha:
+            raise ApiError(422, "expected_head_sha does not match the pull request's head")
+        base_head = repo.branches[pr.base_ref]
+        if pr.base_sha == base_head:
+            raise ApiError(422, "There are no new commits on the base branch.")
+        if pr.conflict:
+            raise ApiError(422, "merge conflict between base and head")
+        pr.head_sha = fake_sha("update-branch", pr.head_sha, base_head)
+        pr.base_sha = base_head
+        repo.set_branch(pr.head_ref, pr.head_sha)
+
+    def merge_pull(self, *, full_name: str, number: int, sha: str | None, method: str) -> str:
+        """Merge the pull request into its base; returns the merge commit's sha."""
+        repo, pr = self._pull(full_name, number)
+        if method not in ("merge", "squash", "rebase"):
+            raise ApiError(422, "Invalid request.\n\nmerge_method is not a valid value.")
+        if pr.state == "open" and sha not in (None, pr.head_sha):
+            raise ApiError(409, "Head branch was modified. Review and try the merge again.")
+        _, _, refusal = self.merge_state(full_name=full_name, number=number)
+        if refusal is not None:
+            raise ApiError(405, refusal)
+        merged = fake_sha("merged", repo.full_name, pr.number, pr.head_sha, method)
+        repo.set_branch(pr.base_ref, merged)
+        pr.merged, pr.state, pr.merge_commit_sha = True, "closed", merged
+        return merged
+
+    def create_comment(
+        self,
+        *,
+        full_name: str,
+        number: int,
+        body: str,
+        author: str,
+        author_association: str = "NONE",
+    ) -> int:
+        """Comment on a pull request; returns the comment's id."""
+        repo, pr = self._pull(full_name, number)
+        ident = self.next_id()
+        pr.comments.append(ident)
+        self.users.add(author)
+        self.comments.append(
+            FakeComment(ident, repo.full_name, pr.number, body, author, author_association)
+        )
+        return ident
+
+    def remove_label(self, *, full_name: str, number: int, label: str) -> None:
+        _, pr = self._pull(full_name, number)
+        if label not in pr.labels:
+            raise ApiError(404, "Label does not exist")
+        pr.labels.remove(label)
+
+    def _history_of(self, repo: FakeRepo, ref: str) -> list[str]:
+        """The commits of `ref` (a branch, or a sha some branch once pointed at), oldest
+        first."""
+        if ref in repo.branches:
+            return repo.history.get(ref) or [repo.branches[ref]]
+        for history in repo.history.values():
+            if ref in history:
+                return history[: history.index(ref) + 1]
+        raise ApiError(404, "Not Found")
+
+    def _open_pull_with_head(self, repo: FakeRepo, sha: str) -> FakePull | None:
+        pulls = [p for p in repo.pulls.values() if p.head_sha == sha]
+        pulls.sort(key=lambda p: (p.state == "open", p.number))
+        return pulls[-1] if pulls else None
+
+    def compare(self, *, full_name: str, base: str, head: str) -> tuple[str, int, int]:
+        """GitHub's compare of `base...head`: (status, ahead_by, behind_by).
+
+        behind_by counts the base's commits since the pull request (whose head `head` is)
+        was last based on it; ahead_by the commits on the pull request's branch.
+        """
+        repo = self._repo(full_name)
+        base_history = self._history_of(repo, base)
+        head_sha = repo.branches.get(head, head)
+        if head_sha in base_history:
+            fork, ahead = head_sha, 0
+        else:
+            pr = self._open_pull_with_head(repo, head_sha)
+            if pr is None:
+                raise ApiError(404, "Not Found")
+            fork = pr.base_sha
+            head_history = repo.history.get(pr.head_ref, [])
+            upto = head_history.index(head_sha) + 1 if head_sha in head_history else 1
+            ahead = max(1, len(head_history[:upto]))
+        if fork in base_history:
+            last = len(base_history) - 1 - base_history[::-1].index(fork)
+            behind = len(base_history) - 1 - last
+        else:
+            behind = len(base_history)
+        if ahead == 0 and behind == 0:
+            status = "identical"
+        elif ahead == 0:
+            status = "behind"
+        elif behind == 0:
+            status = "ahead"
+        else:
+            status = "diverged"
+        return status, ahead, behind
+
+    def behind_by(self, *, full_name: str, base: str, head_sha: str) -> int:
+        """How many commits of `base` the head lacks."""
+        return self.compare(full_name=full_name, base=base, head=head_sha)[2]
+
+    def permission_of(self, *, full_name: str, username: str) -> tuple[str, str]:
+        """(permission, role_name) as GitHub's collaborator permission endpoint gives them.
+
+        A user who is no collaborator reads a public repository and has no access to a
+        private one; an unknown login is 404.
+        """
+        repo = self._repo(full_name)
+        role = repo.roles.get(username)
+        if role is None:
+            if username not in self.users:
+                raise ApiError(404, "Not Found")
+            role = "none" if repo.private else "read"
+        return ROLE_PERMISSION[role], role
 
     # -- faults -------------------------------------------------------------------------
 
