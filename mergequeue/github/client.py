@@ -7,6 +7,10 @@ is keyword-only and returns a small frozen dataclass from `models`.
 Failures are typed (`errors`): rate limits raise `RateLimited(retry_at)` for the caller to
 defer the work; 5xx answers, timeouts and connection errors are retried here with bounded
 exponential backoff, then raise `Unavailable`.
+
+GETs are conditional: the client remembers the ETag and body of the last 200 answer per
+(rate-limit key, URL) in a bounded LRU and sends `If-None-Match`; GitHub's 304 answer does
+not count against the rate limit, and the client answers from the remembered body.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -58,6 +63,7 @@ from mergequeue.github.transport import (
     InstrumentedTransport,
     RateLimitObserver,
 )
+from mergequeue.queue.ports import Budget
 
 __all__ = ["DEFAULT_BASE_URL", "GitHubClient"]
 
@@ -67,11 +73,71 @@ API_VERSION: Final = "2022-11-28"
 SECONDARY_LIMIT_DEFAULT_WAIT: Final = 60.0
 # A bound against a link loop, far above real needs (100 per page).
 MAX_PAGES: Final = 100
+# Enough for every open pull request's reads of a few busy repositories.
+DEFAULT_ETAG_CACHE_SIZE: Final = 4096
 
 _APP_KEY: Final = "app"
 _TOKEN_KEY: Final = "token"
 
 Sleep = Callable[[float], Awaitable[None]]
+
+# (rate-limit key, full URL with its query): an ETag is only valid for the same resource
+# as seen by the same credentials.
+_CacheKey = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Remembered:
+    """A 200 answer kept to stand in for a later 304: the body and what paginates it."""
+
+    etag: str
+    content: bytes
+    content_type: str | None
+    link: str | None
+
+    def replay(self, not_modified: httpx.Response) -> httpx.Response:
+        headers = httpx.Headers(not_modified.headers)
+        headers.pop("content-length", None)
+        for name, value in (("content-type", self.content_type), ("link", self.link)):
+            if value is not None:
+                headers[name] = value
+        return httpx.Response(
+            200, headers=headers, content=self.content, request=not_modified.request
+        )
+
+
+class _EtagCache:
+    """Least recently used (rate-limit key, URL) -> last 200 answer, at most `size`."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError("etag_cache_size must be at least 1")
+        self._size = size
+        self._items: OrderedDict[_CacheKey, _Remembered] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: _CacheKey) -> _Remembered | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: _CacheKey, response: httpx.Response) -> None:
+        etag = response.headers.get("etag")
+        if etag is None:
+            self._items.pop(key, None)
+            return
+        self._items[key] = _Remembered(
+            etag=etag,
+            content=response.content,
+            content_type=response.headers.get("content-type"),
+            link=response.headers.get("link"),
+        )
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
 
 
 @dataclass
@@ -87,6 +153,10 @@ class _Shared:
     clock: Callable[[], float]
     # Rate-limit key -> (retry_at, kind): calls before retry_at fail without being sent.
     blocked: dict[str, tuple[float, Literal["primary", "secondary"]]] = field(default_factory=dict)
+    # None: conditional requests are off (no If-None-Match is ever sent).
+    etags: _EtagCache | None = None
+    # Rate-limit key -> the last rate-limit headers GitHub sent for it.
+    budgets: dict[str, Budget] = field(default_factory=dict)
 
 
 def _path(template: str, **params: str | int) -> str:
@@ -186,6 +256,8 @@ class GitHubClient:
         user_agent: str = "mergequeue",
         sleep: Sleep = asyncio.sleep,
         clock: Callable[[], float] = time.time,
+        conditional_requests: bool = True,
+        etag_cache_size: int = DEFAULT_ETAG_CACHE_SIZE,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -215,6 +287,7 @@ class GitHubClient:
             max_backoff=max_backoff,
             sleep=sleep,
             clock=clock,
+            etags=_EtagCache(etag_cache_size) if conditional_requests else None,
         )
         self._installation_id = installation_id
         self._owns_http = True
@@ -237,6 +310,14 @@ class GitHubClient:
     @property
     def installation_id(self) -> int | None:
         return self._installation_id
+
+    def budget(self) -> Budget | None:
+        """This view's rate-limit budget as GitHub last reported it (None: no answer yet)."""
+        if isinstance(self._shared.auth, StaticTokenAuth):
+            return self._shared.budgets.get(_TOKEN_KEY)
+        if self._installation_id is None:
+            return None
+        return self._shared.budgets.get(str(self._installation_id))
 
     @property
     def authenticates_as_app(self) -> bool:
@@ -467,15 +548,20 @@ class GitHubClient:
         while True:
             attempt += 1
             last_try = attempt >= shared.max_attempts
+            request = shared.http.build_request(
+                method,
+                url,
+                json=json,
+                params=query,
+                headers={"Authorization": f"Bearer {token}"},
+                extensions={INSTALLATION_KEY_EXTENSION: key},
+            )
+            cache_key = (key, str(request.url))
+            remembered = self._remembered(method, cache_key)
+            if remembered is not None:
+                request.headers["If-None-Match"] = remembered.etag
             try:
-                response = await shared.http.request(
-                    method,
-                    url,
-                    json=json,
-                    params=query,
-                    headers={"Authorization": f"Bearer {token}"},
-                    extensions={INSTALLATION_KEY_EXTENSION: key},
-                )
+                response = await shared.http.send(request)
             except httpx.TransportError as exc:
                 # Without an answer a non-idempotent call may still have happened; only a
                 # connection that never opened is certainly safe to repeat.
@@ -489,12 +575,35 @@ class GitHubClient:
                 continue
             now = shared.clock()
             self._note_rate_limit(key, response, now)
+            self._note_budget(key, response)
+            if response.status_code == 304 and remembered is not None:
+                response = remembered.replay(response)
             try:
                 _raise_for_status(response, now)
             except RateLimited as exc:
                 shared.blocked[key] = (exc.retry_at, exc.kind)
                 raise
+            if shared.etags is not None and method == "GET" and response.status_code == 200:
+                shared.etags.put(cache_key, response)
             return response
+
+    def _remembered(self, method: str, cache_key: _CacheKey) -> _Remembered | None:
+        etags = self._shared.etags
+        if etags is None or method != "GET":
+            return None
+        return etags.get(cache_key)
+
+    def _note_budget(self, key: str, response: httpx.Response) -> None:
+        # A refused credential is answered with the anonymous quota, not the caller's.
+        if response.status_code == 401:
+            return
+        remaining = _int_header(response, "x-ratelimit-remaining")
+        limit = _int_header(response, "x-ratelimit-limit")
+        reset = _int_header(response, "x-ratelimit-reset")
+        if remaining is not None and limit is not None and reset is not None:
+            self._shared.budgets[key] = Budget(
+                remaining=remaining, limit=limit, reset_at=float(reset)
+            )
 
     def _backoff(self, attempt: int) -> float:
         shared = self._shared

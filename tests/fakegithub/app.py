@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import secrets
 import time
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["ROUTES", "ApiError", "build_app"]
 
 DOCS = "https://docs.github.com/rest"
+JSON_TYPE = "application/json"
 AuthKind = Literal["app", "token", "installation"]
 
 
@@ -405,6 +407,7 @@ def _endpoint(
             query=dict(request.query_params),
             body=None,
             authorization=request.headers.get("authorization"),
+            if_none_match=request.headers.get("if-none-match"),
         )
         fake.calls.append(call)
         request_id = _request_id()
@@ -421,6 +424,7 @@ def _endpoint(
                 except ValueError:
                     raise ApiError(400, "Problems parsing JSON") from None
             identity, installation_id = _authenticate(fake, request, kind, call)
+            call.identity = identity
             window = fake.window(identity)
             for fault in fake.take_fault(template, method):
                 await _apply(fake, fault, request_id)
@@ -437,6 +441,7 @@ def _endpoint(
                     },
                 )
             window.used += 1
+            call.counted = True
             ctx = Ctx(
                 fake=fake,
                 api=str(request.base_url).rstrip("/"),
@@ -451,6 +456,15 @@ def _endpoint(
             status = exc.status
             data = {"message": exc.message, "documentation_url": DOCS, "status": str(exc.status)}
             extra = exc.headers
+        content = _render(data)
+        if method == "GET" and status == 200:
+            etag = _etag(content)
+            extra = {**extra, "ETag": etag}
+            if _matches(request.headers.get("if-none-match"), etag):
+                # As on GitHub: "not modified" costs nothing from the primary rate limit.
+                status, content = 304, b""
+                window.used -= 1
+                call.counted = False
         headers.update(
             {
                 "X-RateLimit-Limit": str(window.limit),
@@ -462,9 +476,26 @@ def _endpoint(
         )
         headers.update(extra)
         call.status = status
-        return JSONResponse(data, status_code=status, headers=headers)
+        if status == 304:
+            return Response(status_code=304, headers=headers)
+        return Response(content, status_code=status, headers=headers, media_type=JSON_TYPE)
 
     return endpoint
+
+
+def _render(data: Any) -> bytes:
+    return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _etag(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:40] + '"'
+
+
+def _matches(if_none_match: str | None, etag: str) -> bool:
+    if if_none_match is None:
+        return False
+    tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+    return "*" in tags or etag in tags
 
 
 async def _apply(fake: FakeGitHub, fault: Any, request_id: str) -> None:

@@ -207,6 +207,11 @@ class Call:
     jwt_claims: dict[str, Any] | None = None
     # When the call arrived (Unix time), to check what a client did before a reset.
     at: float = field(default_factory=time.time)
+    # Whose quota it spent: an installation id, "app" or "token" (None: not authenticated).
+    identity: str | None = None
+    # Whether it counted against that quota (a 304 to a conditional request does not).
+    counted: bool = False
+    if_none_match: str | None = None
 
 
 @dataclass
@@ -247,6 +252,7 @@ class FakeGitHub:
         "clear_faults",
         "clear_calls",
         "calls_json",
+        "points",
         "pull_json",
         "comments_json",
     )
@@ -839,6 +845,12 @@ class FakeGitHub:
             if (route is None or c.route == route)
             and (method is None or c.method == method.upper())
         ]
+
+    def points(self, identity: str | int | None = None) -> int:
+        """REST calls that counted against the rate limit (of one identity, or of all)."""
+        return sum(
+            1 for c in self.calls if c.counted and (identity is None or c.identity == str(identity))
+        )
 
     def calls_json(self) -> list[dict[str, Any]]:
         return [vars(c).copy() for c in self.calls]

@@ -74,10 +74,12 @@ async def test_last_call_of_the_window_blocks_the_next(
 ) -> None:
     fake.set_rate_limit(limit=2)
     fake.add_pull(full_name=FULL_NAME)
+    fake.add_pull(full_name=FULL_NAME)
     async with make_client(fake, app_keys, observed) as client:
         gh = client.for_installation(INSTALLATION_ID)
+        # Two different reads: a repeated one would be a free 304.
         await gh.get_pull_request(**Q, number=1)
-        await gh.get_pull_request(**Q, number=1)  # remaining: 0
+        await gh.get_pull_request(**Q, number=2)  # remaining: 0
         sent = len(fake.calls)
         with pytest.raises(RateLimited) as limited:
             await gh.get_pull_request(**Q, number=1)
@@ -123,8 +125,9 @@ async def test_rate_limit_headers_reach_the_observer(
     gh: GitHubClient, fake: FakeGitHub, observed: Observed
 ) -> None:
     fake.add_pull(full_name=FULL_NAME)
+    fake.add_pull(full_name=FULL_NAME)
     await gh.get_pull_request(**Q, number=1)
-    await gh.get_pull_request(**Q, number=1)
+    await gh.get_pull_request(**Q, number=2)
     app_window, inst_window = fake.windows["app"], fake.windows[str(INSTALLATION_ID)]
     assert observed.limits == [
         ("app", 4999, app_window.reset),
