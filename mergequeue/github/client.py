@@ -19,10 +19,10 @@ import asyncio
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, Final, Literal, Self
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -49,6 +49,12 @@ from mergequeue.github.models import (
     CheckRun,
     CombinedStatus,
     Comment,
+    CommitStatus,
+    Comparison,
+    HookDelivery,
+    HookDeliveryPage,
+    Installation,
+    IssueComment,
     MalformedResponse,
     MergeMethod,
     MergeResult,
@@ -63,7 +69,9 @@ from mergequeue.github.transport import (
     InstrumentedTransport,
     RateLimitObserver,
 )
-from mergequeue.queue.ports import Budget
+
+if TYPE_CHECKING:
+    from mergequeue.queue.ports import Budget
 
 __all__ = ["DEFAULT_BASE_URL", "GitHubClient"]
 
@@ -155,8 +163,8 @@ class _Shared:
     blocked: dict[str, tuple[float, Literal["primary", "secondary"]]] = field(default_factory=dict)
     # None: conditional requests are off (no If-None-Match is ever sent).
     etags: _EtagCache | None = None
-    # Rate-limit key -> the last rate-limit headers GitHub sent for it.
-    budgets: dict[str, Budget] = field(default_factory=dict)
+    # Rate-limit key -> the last (remaining, limit, reset) GitHub sent for it.
+    budgets: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 def _path(template: str, **params: str | int) -> str:
@@ -313,11 +321,20 @@ class GitHubClient:
 
     def budget(self) -> Budget | None:
         """This view's rate-limit budget as GitHub last reported it (None: no answer yet)."""
+        # Imported here: the queue's ports may import this package (a cycle at import time).
+        from mergequeue.queue.ports import Budget
+
         if isinstance(self._shared.auth, StaticTokenAuth):
-            return self._shared.budgets.get(_TOKEN_KEY)
-        if self._installation_id is None:
+            key = _TOKEN_KEY
+        elif self._installation_id is not None:
+            key = str(self._installation_id)
+        else:
             return None
-        return self._shared.budgets.get(str(self._installation_id))
+        last = self._shared.budgets.get(key)
+        if last is None:
+            return None
+        remaining, limit, reset = last
+        return Budget(remaining=remaining, limit=limit, reset_at=float(reset))
 
     @property
     def authenticates_as_app(self) -> bool:
@@ -354,9 +371,21 @@ class GitHubClient:
         return [CheckRun.from_json(item) for item in items]
 
     async def get_combined_status(self, *, owner: str, repo: str, ref: str) -> CombinedStatus:
+        """The combined state and the latest status of every context (all pages)."""
         path = _path("/repos/{owner}/{repo}/commits/{ref}/status", owner=owner, repo=repo, ref=ref)
-        response = await self._call("GET", path, query={"per_page": "100"})
-        return CombinedStatus.from_json(_json(response))
+        first: CombinedStatus | None = None
+        statuses: list[CommitStatus] = []
+        async for response in self._pages(path, {"per_page": "100"}):
+            page = CombinedStatus.from_json(_json(response))
+            first = first or page
+            statuses.extend(page.statuses)
+        assert first is not None  # _pages yields at least once
+        return CombinedStatus(
+            sha=first.sha,
+            state=first.state,
+            statuses=tuple(statuses),
+            total_count=first.total_count,
+        )
 
     async def update_branch(
         self, *, owner: str, repo: str, number: int, expected_head_sha: str | None
@@ -458,6 +487,119 @@ class GitHubClient:
         )
         return Branch.from_json(_json(await self._call("GET", path)))
 
+    async def get_branch_rules_required_checks(
+        self, *, owner: str, repo: str, branch: str
+    ) -> tuple[str, ...]:
+        """Checks that the active rulesets on `branch` require (empty when none do)."""
+        path = _path(
+            "/repos/{owner}/{repo}/rules/branches/{branch}", owner=owner, repo=repo, branch=branch
+        )
+        names: dict[str, None] = {}
+        for rule in await self._paginate(path, None, {}):
+            if rule.get("type") != "required_status_checks":
+                continue
+            parameters = rule.get("parameters")
+            checks = (
+                parameters.get("required_status_checks")
+                if isinstance(parameters, Mapping)
+                else None
+            )
+            for check in checks if isinstance(checks, list) else []:
+                if isinstance(check, Mapping) and isinstance(check.get("context"), str):
+                    names[check["context"]] = None
+        return tuple(names)
+
+    async def compare(self, *, owner: str, repo: str, base: str, head: str) -> Comparison:
+        """How `head` relates to `base` (branch names or shas): GitHub's compare."""
+        path = _path(
+            "/repos/{owner}/{repo}/compare/{basehead}",
+            owner=owner,
+            repo=repo,
+            basehead=f"{base}...{head}",
+        )
+        # One page of commits is plenty: the counts are what the queue reads.
+        response = await self._call("GET", path, query={"per_page": "1"})
+        return Comparison.from_json(_json(response))
+
+    async def get_collaborator_role(self, *, owner: str, repo: str, username: str) -> str:
+        """The user's role name on the repository (none, read, triage, write, maintain,
+        admin or a custom role); GitHub's coarser `permission` when it gives no role."""
+        path = _path(
+            "/repos/{owner}/{repo}/collaborators/{username}/permission",
+            owner=owner,
+            repo=repo,
+            username=username,
+        )
+        body = _json(await self._call("GET", path))
+        if not isinstance(body, Mapping):
+            raise MalformedResponse(200, "collaborator permission is not an object")
+        for key in ("role_name", "permission"):
+            value = body.get(key)
+            if isinstance(value, str) and value:
+                return value
+        raise MalformedResponse(200, "collaborator permission lacks role_name and permission")
+
+    async def list_open_pulls_with_label(
+        self, *, owner: str, repo: str, label: str
+    ) -> tuple[int, ...]:
+        """Numbers of the open pull requests carrying `label` (all pages)."""
+        path = _path("/repos/{owner}/{repo}/issues", owner=owner, repo=repo)
+        items = await self._paginate(path, None, {"state": "open", "labels": label})
+        # The issues API lists pull requests as issues with a `pull_request` key.
+        return tuple(
+            item["number"]
+            for item in items
+            if "pull_request" in item and isinstance(item.get("number"), int)
+        )
+
+    async def list_recent_comments(
+        self, *, owner: str, repo: str, limit: int
+    ) -> list[IssueComment]:
+        """The repository's `limit` most recently created issue and pull request comments,
+        newest first."""
+        if limit < 1:
+            return []
+        path = _path("/repos/{owner}/{repo}/issues/comments", owner=owner, repo=repo)
+        query = {"sort": "created", "direction": "desc", "per_page": str(min(limit, 100))}
+        comments: list[IssueComment] = []
+        async for response in self._pages(path, query):
+            body = _json(response)
+            if not isinstance(body, list):
+                raise MalformedResponse(response.status_code, "comments are not a list")
+            comments.extend(IssueComment.from_json(item) for item in body)
+            if len(comments) >= limit:
+                break
+        return comments[:limit]
+
+    async def list_app_installations(self) -> list[Installation]:
+        """Every installation of the App (App JWT), suspended ones included."""
+        items = await self._paginate("/app/installations", None, {}, as_app=True)
+        return [Installation.from_json(item) for item in items]
+
+    async def list_hook_deliveries(
+        self, *, per_page: int = 100, cursor: str | None = None
+    ) -> HookDeliveryPage:
+        """One page of the App's webhook deliveries, newest first (App JWT)."""
+        query = {"per_page": str(per_page)}
+        if cursor is not None:
+            query["cursor"] = cursor
+        response = await self._call_as_app("GET", "/app/hook/deliveries", query=query)
+        body = _json(response)
+        if not isinstance(body, list):
+            raise MalformedResponse(response.status_code, "deliveries are not a list")
+        next_url = response.links.get("next", {}).get("url")
+        next_cursor = httpx.URL(next_url).params.get("cursor") if next_url else None
+        return HookDeliveryPage(
+            deliveries=tuple(HookDelivery.from_json(item) for item in body),
+            next_cursor=next_cursor,
+        )
+
+    async def redeliver(self, *, delivery_id: int) -> None:
+        """Ask GitHub to deliver a webhook again (same X-GitHub-Delivery guid)."""
+        path = _path("/app/hook/deliveries/{id}/attempts", id=delivery_id)
+        # Repeating it is harmless: a receiver drops a guid it already has.
+        await self._call_as_app("POST", path)
+
     async def list_installation_repositories(self) -> list[Repository]:
         items = await self._paginate("/installation/repositories", "repositories", {})
         return [Repository.from_json(item) for item in items]
@@ -465,24 +607,46 @@ class GitHubClient:
     # -- plumbing ---------------------------------------------------------------------
 
     async def _paginate(
-        self, path: str, key: str, query: Mapping[str, str]
+        self, path: str, key: str | None, query: Mapping[str, str], *, as_app: bool = False
     ) -> list[Mapping[str, Any]]:
+        """Every item of every page: the list under `key`, or (None) the body itself."""
         items: list[Mapping[str, Any]] = []
+        async for response in self._pages(path, {**query, "per_page": "100"}, as_app=as_app):
+            body = _json(response)
+            if key is None:
+                page = body
+            elif isinstance(body, Mapping):
+                page = body.get(key)
+            else:
+                page = None
+            if not isinstance(page, list):
+                raise MalformedResponse(response.status_code, f"missing list {key or 'body'}")
+            items.extend(item for item in page if isinstance(item, Mapping))
+        return items
+
+    async def _pages(
+        self, path: str, query: Mapping[str, str], *, as_app: bool = False
+    ) -> AsyncIterator[httpx.Response]:
+        """The first page's answer, then each page its `next` link leads to."""
         url: str | None = path
-        params: Mapping[str, str] | None = {**query, "per_page": "100"}
+        params: Mapping[str, str] | None = query
+        call = self._call_as_app if as_app else self._call
         for _ in range(MAX_PAGES):
             if url is None:
-                break
-            response = await self._call("GET", url, query=params)
-            body = _json(response)
-            page = body.get(key) if isinstance(body, Mapping) else None
-            if not isinstance(page, list):
-                raise MalformedResponse(response.status_code, f"missing list {key}")
-            items.extend(item for item in page if isinstance(item, Mapping))
-            next_link = response.links.get("next", {}).get("url")
+                return
+            response = await call("GET", url, query=params)
+            yield response
             # The next link carries its own query string.
-            url, params = next_link, None
-        return items
+            url, params = response.links.get("next", {}).get("url"), None
+
+    async def _call_as_app(
+        self, method: str, url: str, *, query: Mapping[str, str] | None = None
+    ) -> httpx.Response:
+        """A call authenticated as the App itself (a fresh JWT), not as an installation."""
+        auth = self._shared.auth
+        if not isinstance(auth, AppAuth):
+            raise RuntimeError("this endpoint needs the App's own credentials (AppAuth)")
+        return await self._send(method, url, key=_APP_KEY, token=auth.jwt(), query=query)
 
     async def _credentials(self) -> tuple[str, str]:
         """(key for rate-limit accounting, token) for the next call."""
@@ -601,9 +765,7 @@ class GitHubClient:
         limit = _int_header(response, "x-ratelimit-limit")
         reset = _int_header(response, "x-ratelimit-reset")
         if remaining is not None and limit is not None and reset is not None:
-            self._shared.budgets[key] = Budget(
-                remaining=remaining, limit=limit, reset_at=float(reset)
-            )
+            self._shared.budgets[key] = (remaining, limit, reset)
 
     def _backoff(self, attempt: int) -> float:
         shared = self._shared

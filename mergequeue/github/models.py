@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mergequeue.github.auth import parse_github_time
 from mergequeue.github.errors import GitHubError
 
 __all__ = [
@@ -19,6 +20,11 @@ __all__ = [
     "CombinedStatus",
     "Comment",
     "CommitStatus",
+    "Comparison",
+    "HookDelivery",
+    "HookDeliveryPage",
+    "Installation",
+    "IssueComment",
     "MalformedResponse",
     "MergeMethod",
     "MergeResult",
@@ -320,3 +326,119 @@ class Comment:
     def from_json(cls, value: object) -> Comment:
         data = _obj(value, "comment")
         return cls(id=_req_int(data, "id", "comment"), html_url=_str(data, "html_url"))
+
+
+def _time(data: Json, key: str, where: str) -> float:
+    value = _req_str(data, key, where)
+    try:
+        return parse_github_time(value)
+    except ValueError as exc:
+        raise MalformedResponse(0, f"bad time {where}.{key}: {value!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """GitHub's compare of base...head."""
+
+    status: str  # identical, ahead, behind or diverged
+    ahead_by: int
+    behind_by: int
+
+    @classmethod
+    def from_json(cls, value: object) -> Comparison:
+        data = _obj(value, "comparison")
+        return cls(
+            status=_req_str(data, "status", "comparison"),
+            ahead_by=_req_int(data, "ahead_by", "comparison"),
+            behind_by=_req_int(data, "behind_by", "comparison"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IssueComment:
+    """A comment on an issue or pull request, as the repository's comment list gives it."""
+
+    id: int
+    number: int  # of the issue or pull request
+    author: str
+    author_association: str  # OWNER, MEMBER, COLLABORATOR, CONTRIBUTOR, NONE, ...
+    body: str
+    created_at: float  # Unix time
+
+    @classmethod
+    def from_json(cls, value: object) -> IssueComment:
+        data = _obj(value, "issue_comment")
+        issue_url = _req_str(data, "issue_url", "issue_comment")
+        number = issue_url.rstrip("/").rsplit("/", 1)[-1]
+        if not number.isdigit():
+            raise MalformedResponse(0, f"issue_comment.issue_url has no number: {issue_url!r}")
+        return cls(
+            id=_req_int(data, "id", "issue_comment"),
+            number=int(number),
+            author=_str(_sub(data, "user"), "login"),
+            author_association=_str(data, "author_association", "NONE"),
+            body=_str(data, "body"),
+            created_at=_time(data, "created_at", "issue_comment"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Installation:
+    id: int
+    account_login: str
+    suspended: bool
+
+    @classmethod
+    def from_json(cls, value: object) -> Installation:
+        data = _obj(value, "installation")
+        return cls(
+            id=_req_int(data, "id", "installation"),
+            account_login=_str(_sub(data, "account"), "login"),
+            suspended=data.get("suspended_at") is not None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HookDelivery:
+    """One attempt to deliver one of the App's webhooks."""
+
+    id: int
+    guid: str  # X-GitHub-Delivery: the same for every redelivery of an event
+    delivered_at: float  # Unix time
+    redelivery: bool
+    duration: float
+    status: str
+    status_code: int  # 0: no answer (connection failed, timed out)
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository_id: int | None
+
+    @property
+    def succeeded(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @classmethod
+    def from_json(cls, value: object) -> HookDelivery:
+        data = _obj(value, "hook_delivery")
+        duration = data.get("duration")
+        return cls(
+            id=_req_int(data, "id", "hook_delivery"),
+            guid=_req_str(data, "guid", "hook_delivery"),
+            delivered_at=_time(data, "delivered_at", "hook_delivery"),
+            redelivery=_bool(data, "redelivery"),
+            duration=float(duration) if isinstance(duration, int | float) else 0.0,
+            status=_str(data, "status"),
+            status_code=_opt_int(data, "status_code") or 0,
+            event=_str(data, "event"),
+            action=_opt_str(data, "action"),
+            installation_id=_opt_int(data, "installation_id"),
+            repository_id=_opt_int(data, "repository_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HookDeliveryPage:
+    deliveries: tuple[HookDelivery, ...]
+    # Pass to the next call for the following (older) page; None on the last page.
+    next_cursor: str | None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
@@ -63,11 +63,8 @@ class Ctx:
 
 
 Answer = tuple[int, Any, dict[str, str]]
-Handler = Callable[[Ctx], Answer]
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+# Handlers that reach out (a webhook redelivery) are async; the rest answer at once.
+Handler = Callable[[Ctx], Answer | Awaitable[Answer]]
 
 
 def _page(ctx: Ctx, path: str, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
@@ -99,6 +96,8 @@ def create_access_token(ctx: Ctx) -> Answer:
     inst = ctx.fake.installations.get(installation_id)
     if inst is None:
         raise ApiError(404, "Not Found")
+    if inst.get("suspended_at") is not None:
+        raise ApiError(403, "This installation has been suspended")
     token = "ghs_" + secrets.token_hex(18)
     expires_at = time.time() + ctx.fake.token_lifetime
     ctx.fake.add_token(
@@ -107,7 +106,7 @@ def create_access_token(ctx: Ctx) -> Answer:
     ctx.fake.minted += 1
     body = {
         "token": token,
-        "expires_at": iso(expires_at),
+        "expires_at": shapes.iso(expires_at),
         "permissions": {
             "checks": "read",
             "contents": "write",
@@ -224,7 +223,8 @@ def create_comment(ctx: Ctx) -> Answer:
     ident = ctx.fake.create_comment(
         full_name=repo.full_name, number=pr.number, body=body, author=author
     )
-    data = shapes.issue_comment(ctx.api, repo, pr.number, ident, body, author)
+    comment = next(c for c in reversed(ctx.fake.comments) if c.id == ident)
+    data = shapes.issue_comment(ctx.api, repo, comment)
     return 201, data, {"Location": data["url"]}
 
 
@@ -273,6 +273,116 @@ def get_branch(ctx: Ctx) -> Answer:
     if branch not in repo.branches:
         raise ApiError(404, "Branch not found")
     return 200, shapes.branch_with_protection(ctx.api, repo, branch), {}
+
+
+def branch_rules(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    rulesets = ctx.fake.active_rulesets(full_name=repo.full_name, branch=ctx.params["branch"])
+    rules = shapes.branch_rules(repo, rulesets)
+    path = f"/repos/{repo.full_name}/rules/branches/{ctx.params['branch']}"
+    page, headers = _page(ctx, path, rules)
+    return 200, page, headers
+
+
+def compare(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    basehead = ctx.params["basehead"]
+    base, sep, head = basehead.partition("...")
+    if not sep or not base or not head:
+        raise ApiError(404, "Not Found")
+    # "owner:branch" names a fork's branch; the fake has no forks.
+    base, head = base.rpartition(":")[2], head.rpartition(":")[2]
+    cmp = ctx.fake.comparison(full_name=repo.full_name, base=base, head=head)
+    return 200, shapes.comparison(ctx.api, repo, basehead, cmp), {}
+
+
+def collaborator_permission(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    login = ctx.params["username"]
+    permission, role = ctx.fake.permission_of(full_name=repo.full_name, username=login)
+    return 200, shapes.collaborator_permission(ctx.api, login, permission, role), {}
+
+
+def list_issues(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    state = ctx.query.get("state", "open")
+    if state not in ("open", "closed", "all"):
+        raise ApiError(422, "Validation Failed")
+    wanted = {n.strip() for n in ctx.query.get("labels", "").split(",") if n.strip()}
+    pulls = [
+        p
+        for p in sorted(repo.pulls.values(), key=lambda p: -p.number)
+        if (state == "all" or p.state == state) and wanted <= set(p.labels)
+    ]
+    items = [shapes.issue(ctx.api, repo, p) for p in pulls]
+    page, headers = _page(ctx, f"/repos/{repo.full_name}/issues", items)
+    return 200, page, headers
+
+
+def list_repo_comments(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    sort = ctx.query.get("sort", "created")
+    direction = ctx.query.get("direction", "desc" if "sort" in ctx.query else "asc")
+    if sort not in ("created", "updated") or direction not in ("asc", "desc"):
+        raise ApiError(422, "Validation Failed")
+    comments = sorted(
+        (c for c in ctx.fake.comments if c.repo == repo.full_name),
+        key=lambda c: (c.created_at, c.id),
+        reverse=direction == "desc",
+    )
+    items = [shapes.issue_comment(ctx.api, repo, c) for c in comments]
+    page, headers = _page(ctx, f"/repos/{repo.full_name}/issues/comments", items)
+    return 200, page, headers
+
+
+def list_app_installations(ctx: Ctx) -> Answer:
+    app_id = ctx.fake.app_id or 0
+    items = [
+        shapes.installation(ctx.api, ident, inst["account"], app_id, inst.get("suspended_at"))
+        for ident, inst in sorted(ctx.fake.installations.items())
+    ]
+    page, headers = _page(ctx, "/app/installations", items)
+    return 200, page, headers
+
+
+def list_hook_deliveries(ctx: Ctx) -> Answer:
+    try:
+        per_page = max(1, min(100, int(ctx.query.get("per_page", "30"))))
+    except ValueError:
+        raise ApiError(422, "Invalid per_page") from None
+    deliveries = sorted(ctx.fake.deliveries, key=lambda d: -d.id)
+    status = ctx.query.get("status")
+    if status == "success":
+        deliveries = [d for d in deliveries if 200 <= d.status_code < 400]
+    elif status == "failure":
+        deliveries = [d for d in deliveries if not 200 <= d.status_code < 400]
+    cursor = ctx.query.get("cursor")
+    if cursor:
+        # The cursor is where the next page starts: GitHub's is opaque too.
+        start = _cursor_id(cursor)
+        deliveries = [d for d in deliveries if d.id <= start]
+    page, rest = deliveries[:per_page], deliveries[per_page:]
+    headers = {}
+    if rest:
+        query = urlencode({"per_page": str(per_page), "cursor": f"v1_{rest[0].id}"})
+        headers["Link"] = f'<{ctx.api}/app/hook/deliveries?{query}>; rel="next"'
+    return 200, [shapes.hook_delivery(d) for d in page], headers
+
+
+def _cursor_id(cursor: str) -> int:
+    try:
+        return int(cursor.removeprefix("v1_"))
+    except ValueError:
+        raise ApiError(400, "Invalid cursor") from None
+
+
+async def redeliver(ctx: Ctx) -> Answer:
+    try:
+        delivery_id = int(ctx.params["delivery_id"])
+    except ValueError:
+        raise ApiError(404, "Not Found") from None
+    await ctx.fake.redeliver(delivery_id=delivery_id)
+    return 202, {}, {}
 
 
 # (GitHub's template, Starlette path, method, handler, who may call it)
@@ -324,6 +434,38 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
         "GET",
         get_branch,
         "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/rules/branches/{branch}",
+        "/repos/{owner}/{repo}/rules/branches/{branch:path}",
+        "GET",
+        branch_rules,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/compare/{basehead}",
+        "/repos/{owner}/{repo}/compare/{basehead:path}",
+        "GET",
+        compare,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+        "",
+        "GET",
+        collaborator_permission,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/issues", "", "GET", list_issues, "token"),
+    ("/repos/{owner}/{repo}/issues/comments", "", "GET", list_repo_comments, "token"),
+    ("/app/installations", "", "GET", list_app_installations, "app"),
+    ("/app/hook/deliveries", "", "GET", list_hook_deliveries, "app"),
+    (
+        "/app/hook/deliveries/{delivery_id}/attempts",
+        "",
+        "POST",
+        redeliver,
+        "app",
     ),
 ]
 
@@ -451,7 +593,10 @@ def _endpoint(
                 body=body,
                 query=dict(request.query_params),
             )
-            status, data, extra = handler(ctx)
+            answer = handler(ctx)
+            if inspect.isawaitable(answer):
+                answer = await answer
+            status, data, extra = answer
         except ApiError as exc:
             status = exc.status
             data = {"message": exc.message, "documentation_url": DOCS, "status": str(exc.status)}
@@ -532,6 +677,10 @@ def _control(fake: FakeGitHub) -> Callable[[Request], Awaitable[Response]]:
         try:
             kwargs = json.loads(raw) if raw else {}
             result = getattr(fake, name)(**kwargs)
+            if inspect.isawaitable(result):
+                result = await result
+        except ApiError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             return JSONResponse({"error": f"{type(exc).__name__}: {exc}"}, status_code=400)
         return JSONResponse({"result": result})

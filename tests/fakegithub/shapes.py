@@ -7,15 +7,40 @@ pagination links point back at the fake wherever it runs.
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tests.fakegithub.state import FakeCheckRun, FakePull, FakeRepo, FakeStatus
+    from tests.fakegithub.state import (
+        FakeCheckRun,
+        FakeComment,
+        FakeComparison,
+        FakeDelivery,
+        FakePull,
+        FakeRepo,
+        FakeRuleset,
+        FakeStatus,
+    )
 
 Json = dict[str, Any]
 
 HTML = "https://github.com"
 EPOCH_ISO = "2026-01-01T00:00:00Z"
+BOT_ID = 41898282
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def user_id(login: str) -> int:
+    return (
+        BOT_ID if login.endswith("[bot]") else int(hashlib.sha1(login.encode()).hexdigest()[:7], 16)
+    )
+
+
+def user(api: str, login: str) -> Json:
+    return simple_user(api, login, user_id(login), "Bot" if login.endswith("[bot]") else "User")
 
 
 def node_id(kind: str, ident: int | str) -> str:
@@ -393,17 +418,171 @@ def branch_with_protection(api: str, repo: FakeRepo, branch: str) -> Json:
     }
 
 
-def issue_comment(api: str, repo: FakeRepo, number: int, ident: int, body: str, login: str) -> Json:
+def issue_comment(api: str, repo: FakeRepo, comment: FakeComment) -> Json:
     u = f"{api}/repos/{repo.full_name}"
+    number, ident = comment.number, comment.id
     return {
         "id": ident,
         "node_id": node_id("IC", ident),
         "url": f"{u}/issues/comments/{ident}",
         "html_url": f"{HTML}/{repo.full_name}/pull/{number}#issuecomment-{ident}",
-        "body": body,
-        "user": simple_user(api, login, 41898282, "Bot"),
+        "body": comment.body,
+        "user": user(api, comment.author),
+        "created_at": iso(comment.created_at),
+        "updated_at": iso(comment.created_at),
+        "issue_url": f"{u}/issues/{number}",
+        "author_association": comment.author_association,
+    }
+
+
+def issue(api: str, repo: FakeRepo, pr: FakePull) -> Json:
+    """A pull request as the issues API lists it (with its `pull_request` links)."""
+    u = f"{api}/repos/{repo.full_name}"
+    html = f"{HTML}/{repo.full_name}/pull/{pr.number}"
+    return {
+        "id": pr.id,
+        "node_id": node_id("I", pr.id),
+        "url": f"{u}/issues/{pr.number}",
+        "repository_url": u,
+        "labels_url": f"{u}/issues/{pr.number}/labels{{/name}}",
+        "comments_url": f"{u}/issues/{pr.number}/comments",
+        "events_url": f"{u}/issues/{pr.number}/events",
+        "html_url": html,
+        "number": pr.number,
+        "state": pr.state,
+        "title": pr.title,
+        "body": pr.body,
+        "user": simple_user(api, pr.user, pr.user_id),
+        "labels": [label(api, repo, name) for name in pr.labels],
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
+        "locked": False,
+        "active_lock_reason": None,
+        "comments": len(pr.comments),
+        "pull_request": {
+            "url": f"{u}/pulls/{pr.number}",
+            "html_url": html,
+            "diff_url": f"{html}.diff",
+            "patch_url": f"{html}.patch",
+            "merged_at": EPOCH_ISO if pr.merged else None,
+        },
+        "closed_at": EPOCH_ISO if pr.state == "closed" else None,
         "created_at": EPOCH_ISO,
         "updated_at": EPOCH_ISO,
-        "issue_url": f"{u}/issues/{number}",
-        "author_association": "NONE",
+        "draft": pr.draft,
+        "author_association": "MEMBER",
+    }
+
+
+def branch_rules(repo: FakeRepo, rulesets: list[FakeRuleset]) -> list[Json]:
+    return [
+        {
+            "type": "required_status_checks",
+            "parameters": {
+                "required_status_checks": [{"context": c} for c in ruleset.required_checks],
+                "strict_required_status_checks_policy": False,
+            },
+            "ruleset_source_type": "Repository",
+            "ruleset_source": repo.full_name,
+            "ruleset_id": ruleset.id,
+        }
+        for ruleset in rulesets
+        if ruleset.required_checks
+    ]
+
+
+def comparison(api: str, repo: FakeRepo, basehead: str, cmp: FakeComparison) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    html = f"{HTML}/{repo.full_name}/compare/{basehead}"
+    return {
+        "url": f"{u}/compare/{basehead}",
+        "html_url": html,
+        "permalink_url": f"{HTML}/{repo.full_name}/compare/{cmp.base_sha}...{basehead}",
+        "diff_url": f"{html}.diff",
+        "patch_url": f"{html}.patch",
+        "base_commit": commit(api, repo, cmp.base_sha),
+        "merge_base_commit": commit(api, repo, cmp.merge_base_sha),
+        "status": cmp.status,
+        "ahead_by": cmp.ahead_by,
+        "behind_by": cmp.behind_by,
+        "total_commits": cmp.ahead_by,
+        "commits": [commit(api, repo, sha) for sha in cmp.commits],
+        "files": [],
+    }
+
+
+def collaborator_permission(api: str, login: str, permission: str, role_name: str) -> Json:
+    levels = ["read", "triage", "write", "maintain", "admin"]
+    rank = levels.index(role_name) if role_name in levels else -1
+    return {
+        "permission": permission,
+        "role_name": role_name,
+        "user": {
+            **user(api, login),
+            "role_name": role_name,
+            "permissions": {
+                "pull": rank >= 0,
+                "triage": rank >= 1,
+                "push": rank >= 2,
+                "maintain": rank >= 3,
+                "admin": rank >= 4,
+            },
+        },
+    }
+
+
+def installation(
+    api: str, ident: int, account: str, app_id: int, suspended_at: float | None
+) -> Json:
+    return {
+        "id": ident,
+        # GitHub's description says allOf(simple user, enterprise) where it means either:
+        # an account carrying both shapes' required fields satisfies it, as GitHub's do.
+        "account": {
+            **simple_user(api, account, user_id(account), "Organization"),
+            "name": account,
+            "slug": account,
+            "created_at": EPOCH_ISO,
+            "updated_at": EPOCH_ISO,
+        },
+        "repository_selection": "selected",
+        "access_tokens_url": f"{api}/app/installations/{ident}/access_tokens",
+        "repositories_url": f"{api}/installation/repositories",
+        "html_url": f"{HTML}/organizations/{account}/settings/installations/{ident}",
+        "app_id": app_id,
+        "app_slug": "mergequeue",
+        "target_id": user_id(account),
+        "target_type": "Organization",
+        "permissions": {
+            "checks": "read",
+            "contents": "write",
+            "issues": "write",
+            "metadata": "read",
+            "pull_requests": "write",
+            "statuses": "read",
+        },
+        "events": ["check_run", "check_suite", "issue_comment", "pull_request", "push", "status"],
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "single_file_name": None,
+        "suspended_by": None if suspended_at is None else user(api, account),
+        "suspended_at": None if suspended_at is None else iso(suspended_at),
+    }
+
+
+def hook_delivery(d: FakeDelivery) -> Json:
+    return {
+        "id": d.id,
+        "guid": d.guid,
+        "delivered_at": iso(d.delivered_at),
+        "redelivery": d.redelivery,
+        "duration": d.duration,
+        "status": d.status,
+        "status_code": d.status_code,
+        "event": d.event,
+        "action": d.action,
+        "installation_id": d.installation_id,
+        "repository_id": d.repository_id,
+        "throttled_at": None,
     }

@@ -11,11 +11,16 @@ import asyncio
 import contextlib
 import fnmatch
 import hashlib
+import hmac
 import itertools
+import json
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import httpx
 
 FaultKind = Literal["delay", "fail", "hang", "secondary_rate_limit"]
 
@@ -172,6 +177,34 @@ class FakeComment:
 
 
 @dataclass
+class FakeComparison:
+    status: str  # identical, ahead, behind or diverged
+    ahead_by: int
+    behind_by: int
+    base_sha: str
+    merge_base_sha: str
+    commits: list[str]  # the head's commits the base lacks, oldest first
+
+
+@dataclass
+class FakeDelivery:
+    """One attempt to deliver a webhook (a redelivery is a new attempt, same guid)."""
+
+    id: int
+    guid: str
+    event: str
+    action: str | None
+    installation_id: int | None
+    repository_id: int | None
+    payload: bytes
+    redelivery: bool
+    delivered_at: float
+    duration: float = 0.0
+    status: str = "pending"
+    status_code: int = 0
+
+
+@dataclass
 class FakeToken:
     token: str
     installation_id: int | None  # None: a personal/static token that sees every repo
@@ -243,6 +276,11 @@ class FakeGitHub:
         "set_permission",
         "add_user",
         "add_comment",
+        "suspend_installation",
+        "set_webhook_target",
+        "send_webhook",
+        "redeliver",
+        "deliveries_json",
         "delay",
         "fail",
         "hang",
@@ -269,6 +307,10 @@ class FakeGitHub:
         self.default_rate_limit = rate_limit
         self.app_id: int | None = None
         self.public_key: str | None = None
+        # The App's webhook settings: like the App, they outlive `reset`.
+        self.webhook_url: str | None = None
+        self.webhook_secret = ""
+        self.webhook_transport: httpx.AsyncBaseTransport | None = None
         self._init_state()
         if app_id is not None and public_key is not None:
             self.set_app(app_id=app_id, public_key=public_key)
@@ -288,6 +330,7 @@ class FakeGitHub:
         self.windows: dict[str, RateWindow] = {}
         self.exhausted: dict[str | None, int] = {}
         self.minted = 0
+        self.deliveries: list[FakeDelivery] = []
         self._ids = itertools.count(1000)
         self._release = asyncio.Event()
 
@@ -313,7 +356,16 @@ class FakeGitHub:
         for full_name in repos:
             if full_name not in self.repos:
                 self.add_repo(full_name=full_name)
-        self.installations[int(installation_id)] = {"account": account, "repositories": repos}
+        self.installations[int(installation_id)] = {
+            "account": account,
+            "repositories": repos,
+            "suspended_at": None,
+        }
+
+    def suspend_installation(self, *, installation_id: int, suspended: bool = True) -> None:
+        """Suspend (or unsuspend) an installation: it can no longer mint tokens."""
+        inst = self.installations[int(installation_id)]
+        inst["suspended_at"] = time.time() if suspended else None
 
     def add_token(
         self, *, token: str, installation_id: int | None = None, expires_in: float = 3600.0
@@ -563,6 +615,11 @@ class FakeGitHub:
     def _rulesets_for(self, repo: FakeRepo, branch: str) -> list[FakeRuleset]:
         return [r for r in repo.rulesets if r.applies_to(branch, repo.default_branch)]
 
+    def active_rulesets(self, *, full_name: str, branch: str) -> list[FakeRuleset]:
+        """The active rulesets that apply to `branch`, oldest first."""
+        repo = self._repo(full_name)
+        return self._rulesets_for(repo, branch)
+
     def _required(self, repo: FakeRepo, branch: str) -> list[tuple[str, int | None]]:
         """Required (check, app_id or None: any app) of classic protection, then rulesets'."""
         prot = repo.protection.get(branch)
@@ -690,30 +747,29 @@ class FakeGitHub:
         pulls.sort(key=lambda p: (p.state == "open", p.number))
         return pulls[-1] if pulls else None
 
-    def compare(self, *, full_name: str, base: str, head: str) -> tuple[str, int, int]:
-        """GitHub's compare of `base...head`: (status, ahead_by, behind_by).
+    def comparison(self, *, full_name: str, base: str, head: str) -> FakeComparison:
+        """GitHub's compare of `base...head` (branch names or shas).
 
         behind_by counts the base's commits since the pull request (whose head `head` is)
-        was last based on it; ahead_by the commits on the pull request's branch.
+        was last based on it; ahead_by the commits pushed to the pull request's branch.
         """
         repo = self._repo(full_name)
         base_history = self._history_of(repo, base)
         head_sha = repo.branches.get(head, head)
+        ahead_shas: list[str] = []
         if head_sha in base_history:
-            fork, ahead = head_sha, 0
+            fork = head_sha
         else:
             pr = self._open_pull_with_head(repo, head_sha)
             if pr is None:
                 raise ApiError(404, "Not Found")
             fork = pr.base_sha
             head_history = repo.history.get(pr.head_ref, [])
-            upto = head_history.index(head_sha) + 1 if head_sha in head_history else 1
-            ahead = max(1, len(head_history[:upto]))
-        if fork in base_history:
-            last = len(base_history) - 1 - base_history[::-1].index(fork)
-            behind = len(base_history) - 1 - last
-        else:
-            behind = len(base_history)
+            upto = head_history.index(head_sha) + 1 if head_sha in head_history else 0
+            ahead_shas = head_history[:upto] or [head_sha]
+        # Commits after the last time the base pointed at the fork point (all: unrelated).
+        behind = base_history[::-1].index(fork) if fork in base_history else len(base_history)
+        ahead = len(ahead_shas)
         if ahead == 0 and behind == 0:
             status = "identical"
         elif ahead == 0:
@@ -722,7 +778,12 @@ class FakeGitHub:
             status = "ahead"
         else:
             status = "diverged"
-        return status, ahead, behind
+        return FakeComparison(status, ahead, behind, base_history[-1], fork, ahead_shas)
+
+    def compare(self, *, full_name: str, base: str, head: str) -> tuple[str, int, int]:
+        """(status, ahead_by, behind_by) of `base...head`: see `comparison`."""
+        c = self.comparison(full_name=full_name, base=base, head=head)
+        return c.status, c.ahead_by, c.behind_by
 
     def behind_by(self, *, full_name: str, base: str, head_sha: str) -> int:
         """How many commits of `base` the head lacks."""
@@ -741,6 +802,95 @@ class FakeGitHub:
                 raise ApiError(404, "Not Found")
             role = "none" if repo.private else "read"
         return ROLE_PERMISSION[role], role
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def set_webhook_target(
+        self,
+        *,
+        url: str | None,
+        secret: str = "",
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        """The App's webhook URL and secret (`transport`, in process only, replaces the
+        network, e.g. `httpx.ASGITransport(app)`)."""
+        self.webhook_url = url
+        self.webhook_secret = secret
+        self.webhook_transport = transport
+
+    async def send_webhook(self, *, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Deliver `event` to the webhook target as GitHub does, signed, and record the
+        attempt: {"id", "guid", "status_code"} (status_code 0 when the target is down)."""
+        body = json.dumps(payload).encode()
+        delivery = await self._attempt(str(uuid.uuid4()), event, body, redelivery=False)
+        return {"id": delivery.id, "guid": delivery.guid, "status_code": delivery.status_code}
+
+    async def redeliver(self, *, delivery_id: int) -> dict[str, Any]:
+        """Deliver a recorded delivery again: same guid and body, `redelivery` true."""
+        original = next((d for d in self.deliveries if d.id == int(delivery_id)), None)
+        if original is None:
+            raise ApiError(404, "Not Found")
+        if self.webhook_url is None:
+            raise ApiError(422, "The App has no webhook URL")
+        delivery = await self._attempt(
+            original.guid, original.event, original.payload, redelivery=True
+        )
+        return {"id": delivery.id, "guid": delivery.guid, "status_code": delivery.status_code}
+
+    def deliveries_json(self) -> list[dict[str, Any]]:
+        return [{k: v for k, v in vars(d).items() if k != "payload"} for d in self.deliveries]
+
+    def _signed_headers(self, guid: str, event: str, body: bytes) -> dict[str, str]:
+        secret = self.webhook_secret.encode()
+        return {
+            "Content-Type": "application/json",
+            "User-Agent": "GitHub-Hookshot/fake",
+            "X-GitHub-Event": event,
+            "X-GitHub-Delivery": guid,
+            "X-GitHub-Hook-ID": "1",
+            "X-GitHub-Hook-Installation-Target-Type": "integration",
+            "X-GitHub-Hook-Installation-Target-ID": str(self.app_id or 0),
+            "X-Hub-Signature": "sha1=" + hmac.new(secret, body, hashlib.sha1).hexdigest(),
+            "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest(),
+        }
+
+    async def _attempt(
+        self, guid: str, event: str, body: bytes, *, redelivery: bool
+    ) -> FakeDelivery:
+        if self.webhook_url is None:
+            raise ValueError("no webhook target: call set_webhook_target first")
+        payload = json.loads(body)
+        action = payload.get("action")
+        installation = payload.get("installation") or {}
+        repository = payload.get("repository") or {}
+        delivery = FakeDelivery(
+            id=self.next_id(),
+            guid=guid,
+            event=event,
+            action=action if isinstance(action, str) else None,
+            installation_id=installation.get("id"),
+            repository_id=repository.get("id"),
+            payload=body,
+            redelivery=redelivery,
+            delivered_at=time.time(),
+        )
+        self.deliveries.append(delivery)
+        start = time.perf_counter()
+        headers = self._signed_headers(guid, event, body)
+        try:
+            # GitHub gives a receiver 10 s to answer.
+            async with httpx.AsyncClient(transport=self.webhook_transport, timeout=10.0) as http:
+                response = await http.post(self.webhook_url, content=body, headers=headers)
+        except httpx.TimeoutException:
+            delivery.status = "timed out"
+        except httpx.HTTPError:
+            delivery.status = "failed"
+        else:
+            delivery.status_code = response.status_code
+            ok = 200 <= response.status_code < 300
+            delivery.status = "OK" if ok else f"Invalid HTTP Response: {response.status_code}"
+        delivery.duration = round(time.perf_counter() - start, 3)
+        return delivery
 
     # -- faults -------------------------------------------------------------------------
 

@@ -38,6 +38,14 @@ LABELS = "/repos/{owner}/{repo}/issues/{issue_number}/labels"
 LABEL = "/repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
 REQUIRED = "/repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
 BRANCH = "/repos/{owner}/{repo}/branches/{branch}"
+RULES = "/repos/{owner}/{repo}/rules/branches/{branch}"
+COMPARE = "/repos/{owner}/{repo}/compare/{basehead}"
+PERMISSION = "/repos/{owner}/{repo}/collaborators/{username}/permission"
+ISSUES = "/repos/{owner}/{repo}/issues"
+REPO_COMMENTS = "/repos/{owner}/{repo}/issues/comments"
+INSTALLATIONS = "/app/installations"
+DELIVERIES = "/app/hook/deliveries"
+ATTEMPTS = "/app/hook/deliveries/{delivery_id}/attempts"
 TOKENS = "/app/installations/{installation_id}/access_tokens"
 INSTALL_REPOS = "/installation/repositories"
 R = f"/repos/{FULL_NAME}"
@@ -358,6 +366,149 @@ async def protected_branch(env: Env) -> httpx.Response:
 @scenario("GET", BRANCH, 404)
 async def branch_unknown(env: Env) -> httpx.Response:
     return await env.call("GET", f"{R}/branches/nope")
+
+
+@scenario("GET", RULES, 200)
+async def branch_rules(env: Env) -> httpx.Response:
+    env.fake.add_ruleset(full_name=FULL_NAME, branches=["~DEFAULT_BRANCH"], required_checks=["ci"])
+    response = await env.call("GET", f"{R}/rules/branches/main")
+    assert response.json()[0]["parameters"]["required_status_checks"] == [{"context": "ci"}]
+    return response
+
+
+@scenario("GET", RULES, 200)
+async def branch_rules_none(env: Env) -> httpx.Response:
+    response = await env.call("GET", f"{R}/rules/branches/main")
+    assert response.json() == []
+    return response
+
+
+# -- compare ------------------------------------------------------------------------------
+
+
+@scenario("GET", COMPARE, 200)
+async def compare_behind(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.push(full_name=FULL_NAME, branch="main")
+    response = await env.call("GET", f"{R}/compare/main...{pr['head_sha']}")
+    body = response.json()
+    assert (body["status"], body["ahead_by"], body["behind_by"]) == ("diverged", 1, 1)
+    return response
+
+
+@scenario("GET", COMPARE, 200)
+async def compare_identical(env: Env) -> httpx.Response:
+    response = await env.call("GET", f"{R}/compare/main...main")
+    assert response.json()["status"] == "identical"
+    return response
+
+
+@scenario("GET", COMPARE, 404)
+async def compare_unknown_ref(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/compare/main...{'e' * 40}")
+
+
+# -- permissions --------------------------------------------------------------------------
+
+
+@scenario("GET", PERMISSION, 200)
+async def collaborator_maintainer(env: Env) -> httpx.Response:
+    env.fake.set_permission(full_name=FULL_NAME, username="alice", role_name="maintain")
+    response = await env.call("GET", f"{R}/collaborators/alice/permission")
+    assert (response.json()["permission"], response.json()["role_name"]) == ("write", "maintain")
+    return response
+
+
+@scenario("GET", PERMISSION, 200)
+async def non_collaborator_reads_public_repository(env: Env) -> httpx.Response:
+    env.fake.add_user(login="bob")
+    response = await env.call("GET", f"{R}/collaborators/bob/permission")
+    assert response.json()["permission"] == "read"
+    return response
+
+
+@scenario("GET", PERMISSION, 404)
+async def permission_of_unknown_user(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/collaborators/no-such-user/permission")
+
+
+# -- issues and comments of the repository ------------------------------------------------
+
+
+@scenario("GET", ISSUES, 200)
+async def open_issues_with_label(env: Env) -> httpx.Response:
+    env.pull(labels=["mergequeue"])
+    env.pull(labels=["bug"])
+    response = await env.call("GET", f"{R}/issues?state=open&labels=mergequeue")
+    assert [i["number"] for i in response.json()] == [1]
+    return response
+
+
+@scenario("GET", REPO_COMMENTS, 200)
+async def recent_comments(env: Env) -> httpx.Response:
+    env.pull()
+    env.fake.add_comment(
+        full_name=FULL_NAME,
+        number=1,
+        body="/mergequeue merge",
+        user="alice",
+        author_association="COLLABORATOR",
+    )
+    await env.call("POST", f"{R}/issues/1/comments", json={"body": "Queued."})
+    response = await env.call("GET", f"{R}/issues/comments?sort=created&direction=desc")
+    assert [c["body"] for c in response.json()] == ["Queued.", "/mergequeue merge"]
+    return response
+
+
+# -- the App ------------------------------------------------------------------------------
+
+
+@scenario("GET", INSTALLATIONS, 200)
+async def app_installations(env: Env) -> httpx.Response:
+    env.fake.add_installation(installation_id=77, account="gone", repositories=[])
+    env.fake.suspend_installation(installation_id=77)
+    response = await env.call("GET", INSTALLATIONS, token=env.jwt())
+    assert [i["suspended_at"] is not None for i in response.json()] == [False, True]
+    return response
+
+
+@scenario("GET", INSTALLATIONS, 401)
+async def app_installations_with_installation_token(env: Env) -> httpx.Response:
+    return await env.call("GET", INSTALLATIONS)
+
+
+async def _receiver(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(202 if request.headers["x-github-event"] != "push" else 503)
+
+
+@scenario("GET", DELIVERIES, 200)
+async def hook_deliveries(env: Env) -> httpx.Response:
+    env.fake.set_webhook_target(
+        url="https://hooks.example.com/api/webhook",
+        secret="s",
+        transport=httpx.MockTransport(_receiver),
+    )
+    await env.fake.send_webhook(
+        event="pull_request",
+        payload={"action": "labeled", "installation": {"id": 5}, "repository": {"id": 7}},
+    )
+    await env.fake.send_webhook(event="push", payload={})
+    response = await env.call("GET", DELIVERIES, token=env.jwt())
+    assert [d["status_code"] for d in response.json()] == [503, 202]
+    return response
+
+
+@scenario("POST", ATTEMPTS, 202)
+async def redeliver(env: Env) -> httpx.Response:
+    env.fake.set_webhook_target(
+        url="https://hooks.example.com/api/webhook",
+        secret="s",
+        transport=httpx.MockTransport(_receiver),
+    )
+    sent = await env.fake.send_webhook(event="ping", payload={"zen": "Keep it logically awesome."})
+    response = await env.call("POST", f"{DELIVERIES}/{sent['id']}/attempts", token=env.jwt())
+    assert env.fake.deliveries[-1].redelivery is True
+    return response
 
 
 # -- failures any endpoint can give -------------------------------------------------------
