@@ -11,6 +11,7 @@ from mergequeue.github.auth import (
 from mergequeue.github.client import DEFAULT_BASE_URL, GitHubClient
 from mergequeue.github.errors import (
     Conflict,
+    Forbidden,
     GitHubError,
     NotFound,
     NotMergeable,
@@ -22,6 +23,7 @@ from mergequeue.github.errors import (
 from mergequeue.github.models import (
     Branch,
     CheckRun,
+    CollaboratorPermission,
     CombinedStatus,
     Comment,
     CommitStatus,
@@ -50,11 +52,13 @@ __all__ = [
     "Branch",
     "CallObserver",
     "CheckRun",
+    "CollaboratorPermission",
     "CombinedStatus",
     "Comment",
     "CommitStatus",
     "Comparison",
     "Conflict",
+    "Forbidden",
     "GitHubClient",
     "GitHubError",
     "HookDelivery",

@@ -36,6 +36,7 @@ from mergequeue.github.auth import (
 )
 from mergequeue.github.errors import (
     Conflict,
+    Forbidden,
     GitHubError,
     NotFound,
     NotMergeable,
@@ -47,6 +48,7 @@ from mergequeue.github.errors import (
 from mergequeue.github.models import (
     Branch,
     CheckRun,
+    CollaboratorPermission,
     CombinedStatus,
     Comment,
     CommitStatus,
@@ -224,6 +226,7 @@ def _raise_for_status(response: httpx.Response, now: float) -> None:
             raise limited
     error: type[GitHubError] = {
         401: Unauthorized,
+        403: Forbidden,
         404: NotFound,
         405: NotMergeable,
         409: Conflict,
@@ -521,23 +524,23 @@ class GitHubClient:
         response = await self._call("GET", path, query={"per_page": "1"})
         return Comparison.from_json(_json(response))
 
-    async def get_collaborator_role(self, *, owner: str, repo: str, username: str) -> str:
-        """The user's role name on the repository (none, read, triage, write, maintain,
-        admin or a custom role); GitHub's coarser `permission` when it gives no role."""
+    async def get_collaborator_permission(
+        self, *, owner: str, repo: str, username: str
+    ) -> CollaboratorPermission:
+        """The user's permission and role on the repository (`NotFound`: no such user)."""
         path = _path(
             "/repos/{owner}/{repo}/collaborators/{username}/permission",
             owner=owner,
             repo=repo,
             username=username,
         )
-        body = _json(await self._call("GET", path))
-        if not isinstance(body, Mapping):
-            raise MalformedResponse(200, "collaborator permission is not an object")
-        for key in ("role_name", "permission"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-        raise MalformedResponse(200, "collaborator permission lacks role_name and permission")
+        return CollaboratorPermission.from_json(_json(await self._call("GET", path)))
+
+    async def get_collaborator_role(self, *, owner: str, repo: str, username: str) -> str:
+        """The user's role name on the repository (none, read, triage, write, maintain,
+        admin or a custom role); GitHub's coarser `permission` when it gives no role."""
+        found = await self.get_collaborator_permission(owner=owner, repo=repo, username=username)
+        return found.role
 
     async def list_open_pulls_with_label(
         self, *, owner: str, repo: str, label: str

@@ -6,6 +6,7 @@ from typing import Literal
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "GitHubError",
     "NotFound",
     "NotMergeable",
@@ -27,6 +28,10 @@ class GitHubError(Exception):
 
 class Unauthorized(GitHubError):
     """401: the token or App JWT was refused."""
+
+
+class Forbidden(GitHubError):
+    """403 that is not a rate limit: e.g. the App may not push to a fork's branch."""
 
 
 class NotFound(GitHubError):

@@ -17,6 +17,7 @@ from mergequeue.github.errors import GitHubError
 __all__ = [
     "Branch",
     "CheckRun",
+    "CollaboratorPermission",
     "CombinedStatus",
     "Comment",
     "CommitStatus",
@@ -442,3 +443,23 @@ class HookDeliveryPage:
     deliveries: tuple[HookDelivery, ...]
     # Pass to the next call for the following (older) page; None on the last page.
     next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CollaboratorPermission:
+    permission: str  # admin, write, read or none
+    role_name: str  # none, read, triage, write, maintain, admin or a custom role ("" if absent)
+
+    @property
+    def role(self) -> str:
+        """The finer role name, or the permission when GitHub gives no role."""
+        return self.role_name or self.permission
+
+    @classmethod
+    def from_json(cls, value: object) -> CollaboratorPermission:
+        data = _obj(value, "collaborator_permission")
+        permission = _str(data, "permission")
+        role_name = _str(data, "role_name")
+        if not permission and not role_name:
+            raise MalformedResponse(0, "collaborator permission lacks permission and role_name")
+        return cls(permission=permission, role_name=role_name)

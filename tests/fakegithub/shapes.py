@@ -255,7 +255,7 @@ def pull_request(
         "merged_by": merged_by,
         "comments": len(pr.comments),
         "review_comments": 0,
-        "maintainer_can_modify": False,
+        "maintainer_can_modify": pr.maintainer_can_modify,
         "commits": 1,
         "additions": 10,
         "deletions": 2,

@@ -75,6 +75,9 @@ class FakePull:
     mergeable_is_unknown: bool = False
     mergeable_state_override: str | None = None
     comments: list[int] = field(default_factory=list)
+    # A fork's branch the App may push to only if its author allows maintainers to.
+    from_fork: bool = False
+    maintainer_can_modify: bool = False
 
 
 @dataclass
@@ -681,6 +684,8 @@ class FakeGitHub:
         repo, pr = self._pull(full_name, number)
         if pr.state != "open":
             raise ApiError(422, "Pull request is closed")
+        if pr.from_fork and not pr.maintainer_can_modify:
+            raise ApiError(403, "You don't have permission to update this pull request.")
         if expected_head_sha is not None and expected_head_sha != pr.head_sha:
             raise ApiError(422, "expected_head_sha does not match the pull request's head")
         base_head = repo.branches[pr.base_ref]

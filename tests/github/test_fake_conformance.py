@@ -214,6 +214,14 @@ async def update_branch_conflict(env: Env) -> httpx.Response:
     return await env.call("PUT", f"{R}/pulls/{pr['number']}/update-branch")
 
 
+@scenario("PUT", UPDATE, 403)
+async def update_branch_of_a_fork_closed_to_maintainers(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.fake.set_pull(full_name=FULL_NAME, number=int(pr["number"]), from_fork=True)
+    env.fake.push(full_name=FULL_NAME, branch="main")
+    return await env.call("PUT", f"{R}/pulls/{pr['number']}/update-branch", json={})
+
+
 @scenario("PUT", MERGE, 200)
 async def merge(env: Env) -> httpx.Response:
     pr = env.pull()

@@ -1,0 +1,191 @@
+"""The queue engine's view of GitHub (`mergequeue.queue.ports.RepositoryGitHub`) over REST.
+
+One instance serves one repository through a `GitHubClient` bound to its installation.
+GitHub's "not like this" answers become `Refused`; `RateLimited` and `Unavailable` pass
+through untouched so the engine defers the work rather than giving up on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Final, TypeVar, get_args
+
+from mergequeue.github.client import GitHubClient
+from mergequeue.github.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    NotMergeable,
+    Unprocessable,
+)
+from mergequeue.github.models import CheckRun, CommitStatus, MergeMethod, PullRequest
+from mergequeue.queue.decide import Check
+from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+
+__all__ = ["RestRepositoryGitHub"]
+
+T = TypeVar("T")
+
+# The answers that mean "GitHub will not do this as asked" (a rate-limit 403 is raised as
+# `RateLimited` before it could be mistaken for one of these).
+_REFUSALS: Final = (Forbidden, NotMergeable, Conflict, Unprocessable)
+
+# A commit status as a check: (status, conclusion).
+_STATUS_AS_CHECK: Final[dict[str, tuple[str, str | None]]] = {
+    "success": ("completed", "success"),
+    "failure": ("completed", "failure"),
+    "error": ("completed", "failure"),
+    "pending": ("in_progress", None),
+}
+
+_ROLES: Final = {role.value: role for role in Role}
+_MERGE_METHODS: Final[dict[str, MergeMethod]] = {m: m for m in get_args(MergeMethod)}
+
+
+async def _refusable(call: Awaitable[T]) -> T:
+    try:
+        return await call
+    except _REFUSALS as exc:
+        raise Refused(exc.status, exc.message) from exc
+
+
+def _pull_info(pr: PullRequest) -> PullInfo:
+    return PullInfo(
+        number=pr.number,
+        state=pr.state,
+        merged=pr.merged,
+        draft=pr.draft,
+        head_sha=pr.head_sha,
+        base_ref=pr.base_ref,
+        author=pr.author,
+        mergeable=pr.mergeable,
+        mergeable_state=pr.mergeable_state,
+        labels=pr.labels,
+    )
+
+
+def _run_check(run: CheckRun) -> Check:
+    return Check(name=run.name, status=run.status, conclusion=run.conclusion)
+
+
+def _status_check(status: CommitStatus) -> Check:
+    # An unknown state is treated as not finished: never as a pass.
+    state, conclusion = _STATUS_AS_CHECK.get(status.state, ("in_progress", None))
+    return Check(name=status.context, status=state, conclusion=conclusion)
+
+
+def _role(permission: str, role_name: str) -> Role:
+    # A custom role's name means nothing here: its base permission does.
+    return _ROLES.get(role_name) or _ROLES.get(permission) or Role.NONE
+
+
+class RestRepositoryGitHub:
+    """`RepositoryGitHub` for `owner/repo` through `client` (an installation's view)."""
+
+    def __init__(self, client: GitHubClient, *, owner: str, repo: str) -> None:
+        self._client = client
+        self._owner = owner
+        self._repo = repo
+
+    @property
+    def full_name(self) -> str:
+        return f"{self._owner}/{self._repo}"
+
+    async def pull(self, number: int) -> PullInfo | None:
+        try:
+            pr = await self._client.get_pull_request(
+                owner=self._owner, repo=self._repo, number=number
+            )
+        except NotFound:
+            return None
+        return _pull_info(pr)
+
+    async def checks(self, sha: str) -> tuple[Check, ...]:
+        repo = {"owner": self._owner, "repo": self._repo, "ref": sha}
+        runs = await self._client.list_check_runs(**repo)
+        combined = await self._client.get_combined_status(**repo)
+        return tuple(_run_check(r) for r in runs) + tuple(
+            _status_check(s) for s in combined.statuses
+        )
+
+    async def required_checks(self, branch: str) -> tuple[str, ...]:
+        repo = {"owner": self._owner, "repo": self._repo, "branch": branch}
+        protection = await self._client.get_required_status_checks(**repo)
+        rulesets = await self._client.get_branch_rules_required_checks(**repo)
+        classic = protection.names if protection is not None else frozenset()
+        return tuple(sorted(classic | set(rulesets)))
+
+    async def behind_by(self, base: str, head_sha: str) -> int:
+        comparison = await self._client.compare(
+            owner=self._owner, repo=self._repo, base=base, head=head_sha
+        )
+        return comparison.behind_by
+
+    async def update_branch(self, number: int, expected_head_sha: str) -> None:
+        await _refusable(
+            self._client.update_branch(
+                owner=self._owner,
+                repo=self._repo,
+                number=number,
+                expected_head_sha=expected_head_sha,
+            )
+        )
+
+    async def merge(self, number: int, sha: str, method: str) -> str:
+        merge_method = _MERGE_METHODS.get(method)
+        if merge_method is None:
+            raise ValueError(f"unknown merge method {method!r}")
+        result = await _refusable(
+            self._client.merge(
+                owner=self._owner, repo=self._repo, number=number, method=merge_method, sha=sha
+            )
+        )
+        return result.sha
+
+    async def comment(self, number: int, body: str) -> None:
+        # A locked conversation is a 403: refused like any other "not like this".
+        await _refusable(
+            self._client.create_comment(
+                owner=self._owner, repo=self._repo, number=number, body=body
+            )
+        )
+
+    async def remove_label(self, number: int, label: str) -> None:
+        # The client already answers False, not an error, for a label that is not there.
+        await self._client.remove_label(
+            owner=self._owner, repo=self._repo, number=number, label=label
+        )
+
+    async def role(self, username: str) -> Role:
+        try:
+            found = await self._client.get_collaborator_permission(
+                owner=self._owner, repo=self._repo, username=username
+            )
+        except NotFound:
+            # No such user (renamed, deleted): nobody to grant anything to.
+            return Role.NONE
+        return _role(found.permission, found.role_name)
+
+    async def labelled_open_pulls(self, label: str) -> tuple[int, ...]:
+        return await self._client.list_open_pulls_with_label(
+            owner=self._owner, repo=self._repo, label=label
+        )
+
+    async def recent_comments(self, limit: int) -> tuple[CommandComment, ...]:
+        comments = await self._client.list_recent_comments(
+            owner=self._owner, repo=self._repo, limit=limit
+        )
+        return tuple(
+            CommandComment(
+                id=c.id,
+                number=c.number,
+                author=c.author,
+                author_association=c.author_association,
+                body=c.body,
+                created_at=c.created_at,
+            )
+            for c in comments
+        )
+
+    def budget(self) -> Budget | None:
+        return self._client.budget()
