@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mergequeue import reads
 from mergequeue.models import Repository
 from mergequeue.queue import commands
-from mergequeue.queue.commands import UNSET, AlreadyQueued, EntryStatus, QueueError, Unset
+from mergequeue.queue.commands import UNSET, AlreadyQueued, PullQueueStatus, QueueError, Unset
+from mergequeue.queue.effective import effective_settings
+from mergequeue.settings import Settings
 from mergequeue.tasks import TaskQueue
 
 log = logging.getLogger("mergequeue.api")
@@ -40,7 +42,7 @@ async def repository(*, session: AsyncSession, owner: str, name: str) -> Reposit
 
 async def pull_request_status(
     *, session: AsyncSession, repository: Repository, number: int
-) -> EntryStatus:
+) -> PullQueueStatus:
     status = await commands.entry_status(session=session, repository=repository, number=number)
     if status is None:
         raise Unknown(f"pull request #{number} is not known in {repository.full_name}")
@@ -49,7 +51,7 @@ async def pull_request_status(
 
 async def enqueue(
     *, session: AsyncSession, tasks: TaskQueue, repository: Repository, number: int
-) -> EntryStatus:
+) -> PullQueueStatus:
     try:
         await commands.enqueue(session=session, repository=repository, number=number, by=API_ACTOR)
         await session.commit()
@@ -68,11 +70,20 @@ async def enqueue(
 
 
 async def dequeue(
-    *, session: AsyncSession, tasks: TaskQueue, repository: Repository, number: int
-) -> EntryStatus:
+    *,
+    session: AsyncSession,
+    tasks: TaskQueue,
+    settings: Settings,
+    repository: Repository,
+    number: int,
+) -> PullQueueStatus:
     try:
         await commands.dequeue(
-            session=session, repository=repository, number=number, reason=DEQUEUE_REASON
+            session=session,
+            repository=repository,
+            number=number,
+            reason=DEQUEUE_REASON,
+            remove_label=effective_settings(repository, settings).queue_label,
         )
     except QueueError:
         await session.rollback()
@@ -93,8 +104,8 @@ async def set_paused(
         "paused through the API" if paused else "resumed through the API",
         extra={"repository": repository.full_name},
     )
-    if not paused:
-        await _wake(tasks, repository)
+    # Both ways: pausing stops the CI timeout's clock, resuming lets the queue move.
+    await _wake(tasks, repository)
     return repository
 
 

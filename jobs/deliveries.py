@@ -16,14 +16,19 @@ from typing import Any
 from sqlalchemy import select
 
 from jobs.context import WorkerContext
-from jobs.queue import wake
+from jobs.deferral import defer_when_github_says_wait
+from jobs.evaluate import wake
+from mergequeue.github_setup import repository_github
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
+from mergequeue.queue.authorize import may_command
 from mergequeue.tasks import PROCESS_DELIVERY, SYNC_REPOSITORIES, delivery_job_id, sync_job_id
 from mergequeue.webhooks.apply import apply_changes
 from mergequeue.webhooks.events import (
     Change,
+    QueueCommand,
     SyncInstallation,
     UnusableDelivery,
+    UpsertRepository,
     WakeQueue,
     interpret,
 )
@@ -57,24 +62,34 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
             return "failed"
 
         async with session.begin():
+            stored = await session.get(WebhookDelivery, delivery_id)
+            if stored is None or stored.state != DeliveryState.RECEIVED:
+                return "already processed"
+            event, payload = stored.event, stored.payload
+        try:
+            changes = interpret(event, json.loads(payload))
+        except (UnusableDelivery, ValueError) as exc:
+            async with session.begin():
+                await _park(session, delivery_id, str(exc)[:2000])
+            log.warning("delivery unusable", extra={"delivery": delivery_id, "error": str(exc)})
+            return "unusable"
+        # GitHub's word on who may command the queue, asked before the transaction: a
+        # rate limit defers the whole delivery, which stays unapplied meanwhile.
+        with defer_when_github_says_wait(ctx):
+            refused = await refused_commands(worker, changes)
+
+        async with session.begin():
             delivery = await session.scalar(
                 select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
             )
             if delivery is None or delivery.state != DeliveryState.RECEIVED:
                 return "already processed"
-            try:
-                changes = interpret(delivery.event, json.loads(delivery.payload))
-            except (UnusableDelivery, ValueError) as exc:
-                delivery.state = DeliveryState.FAILED
-                delivery.error = str(exc)[:2000]
-                delivery.processed_at = utcnow()
-                log.warning("delivery unusable", extra={"delivery": delivery_id, "error": str(exc)})
-                return "unusable"
             follow_ups = await apply_changes(
                 session,
                 changes,
-                default_label=worker.settings.QUEUE_LABEL,
+                settings=worker.settings,
                 received_at=delivery.received_at,
+                refused=refused,
             )
             delivery.state = DeliveryState.PROCESSED
             delivery.processed_at = utcnow()
@@ -82,9 +97,40 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     await _follow_up(worker, follow_ups)
     log.info(
         "delivery processed",
-        extra={"delivery": delivery_id, "event": delivery.event, "changes": len(changes)},
+        extra={"delivery": delivery_id, "event": event, "changes": len(changes)},
     )
     return "processed"
+
+
+async def refused_commands(worker: WorkerContext, changes: list[Change]) -> frozenset[int]:
+    """The comment ids of the queue commands whose authors may not give them."""
+    repositories = {c.id: c for c in changes if isinstance(c, UpsertRepository)}
+    refused: set[int] = set()
+    for change in changes:
+        if not isinstance(change, QueueCommand):
+            continue
+        repository = repositories.get(change.repository_id)
+        needed = worker.settings.QUEUE_COMMAND_PERMISSION
+        if worker.github is None or repository is None:
+            # Nobody to ask: only the repository's owner is known to be allowed.
+            allowed = change.association == "OWNER"
+        else:
+            github = repository_github(
+                worker.github,
+                installation_id=repository.installation_id,
+                owner=repository.owner,
+                name=repository.name,
+            )
+            allowed = await may_command(
+                github, author=change.author, association=change.association, needed=needed
+            )
+        if not allowed:
+            log.info(
+                "queue command refused",
+                extra={"pr": change.number, "author": change.author, "command": change.command},
+            )
+            refused.add(change.comment_id)
+    return frozenset(refused)
 
 
 async def _follow_up(worker: WorkerContext, follow_ups: list[Change]) -> None:

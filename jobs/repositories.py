@@ -13,6 +13,7 @@ from mergequeue.github_setup import installation_client
 from mergequeue.models import Installation, Repository
 from mergequeue.repositories import save_repository
 from mergequeue.tasks import SYNC_REPOSITORIES, sync_job_id
+from mergequeue.upsert import upsert
 
 log = logging.getLogger("mergequeue.repositories")
 
@@ -51,10 +52,29 @@ async def sync_repositories(ctx: dict[str, Any], installation_id: int) -> int:
 
 
 async def sync_all_installations(ctx: dict[str, Any]) -> int:
-    """Periodic reconciliation: a missed installation webhook is caught up within the hour."""
+    """Periodic reconciliation: installations (an App lists them all, so one whose webhook
+    was missed is found too) and then each one's repositories."""
     worker = WorkerContext.of(ctx)
+    if worker.github is not None and worker.github.authenticates_as_app:
+        with defer_when_github_says_wait(ctx):
+            listed = await worker.github.list_app_installations()
+        async with worker.database.sessions() as session, session.begin():
+            for installation in listed:
+                await upsert(
+                    session,
+                    Installation,
+                    {
+                        "id": installation.id,
+                        "account_login": installation.account_login,
+                        "suspended": installation.suspended,
+                    },
+                    conflict=["id"],
+                    update=["account_login", "suspended"],
+                )
     async with worker.database.sessions() as session:
-        ids = (await session.scalars(select(Installation.id))).all()
+        ids = (
+            await session.scalars(select(Installation.id).where(Installation.suspended.is_(False)))
+        ).all()
     for installation_id in ids:
         await worker.redis.enqueue_job(
             SYNC_REPOSITORIES, installation_id, _job_id=sync_job_id(installation_id)

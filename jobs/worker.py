@@ -18,8 +18,9 @@ from arq.worker import func
 
 from jobs.context import WorkerContext
 from jobs.deliveries import PROCESS_TIMEOUT_SECONDS, process_delivery, sweep_inbox
+from jobs.evaluate import evaluate_queue
 from jobs.gauges import refresh_gauges
-from jobs.queue import evaluate_queue, reconcile_queues
+from jobs.reconcile import reconcile_queues, recover_missed_requests
 from jobs.repositories import sync_all_installations, sync_repositories
 from mergequeue.db import create_database
 from mergequeue.github_setup import github_client
@@ -41,11 +42,11 @@ log = logging.getLogger("mergequeue.worker")
 # How often the worker refreshes its health-check key; the key expires a second after
 # that, so `arq --check` reports a crashed or stuck worker within about 11 seconds.
 HEALTH_CHECK_INTERVAL_SECONDS = 10
+# How often reconciliation looks for queues that are due (a deadline passed, or quiet
+# for a minute); looking costs only a database query, the re-read is paced (jobs.reconcile).
+RECONCILE_EVERY_SECONDS = 15
 # One key per host, so the check run inside a pod (a liveness probe) is about that pod's
 # worker, not "some worker somewhere on this queue".
-# Every queue with entries is re-read from GitHub this often, whatever webhooks said:
-# a missed check webhook or CI timeout is noticed within this time.
-RECONCILE_EVERY_SECONDS = 15
 HEALTH_CHECK_KEY = f"arq:queue:health-check:{socket.gethostname()}"
 # On SIGTERM, stop taking jobs and let running ones finish for up to this long before
 # cancelling them (arq's default, 0, cancels at once: a delivery half-processed is redone
@@ -158,6 +159,9 @@ class WorkerSettings:
     ]
     cron_jobs: ClassVar[list[CronJob]] = [
         _periodic(reconcile_queues, second=set(range(0, 60, RECONCILE_EVERY_SECONDS))),
+        # Labels and commands a missed webhook left undone: two conditional requests per
+        # repository every five minutes (free while nothing changed).
+        _periodic(recover_missed_requests, minute=set(range(2, 60, 5)), second=30),
         _periodic(sync_all_installations, minute=17, second=0, run_at_startup=False),
         _periodic(sweep_inbox, second={5, 15, 25, 35, 45, 55}),
         _periodic(refresh_gauges, second={0, 10, 20, 30, 40, 50}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mergequeue.github import AppAuth, GitHubClient, StaticTokenAuth
+from mergequeue.github.queue_adapter import RestRepositoryGitHub
 from mergequeue.github.transport import CallObserver, RateLimitObserver
 from mergequeue.settings import Settings
 
@@ -34,3 +35,12 @@ def installation_client(client: GitHubClient, installation_id: int | None) -> Gi
     if installation_id is None or not client.authenticates_as_app:
         return client
     return client.for_installation(installation_id)
+
+
+def repository_github(
+    client: GitHubClient, *, installation_id: int | None, owner: str, name: str
+) -> RestRepositoryGitHub:
+    """The queue engine's view of one repository, through its installation."""
+    return RestRepositoryGitHub(
+        installation_client(client, installation_id), owner=owner, repo=name
+    )

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -104,6 +105,10 @@ class Repository(Base):
     merge_method: Mapped[str | None] = mapped_column(String(16))
     required_checks: Mapped[list[str] | None] = mapped_column(JSON)
     ci_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Reconciliation's pacing: when the queue was last evaluated, and the next moment a
+    # decision falls due without any webhook (a CI timeout).
+    evaluated_at: Mapped[datetime | None] = mapped_column()
+    deadline_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
@@ -196,6 +201,12 @@ class QueueEntry(Base):
     waiting_sha: Mapped[str | None] = mapped_column(String(64))
     waiting_since: Mapped[datetime | None] = mapped_column()
     updated_from_sha: Mapped[str | None] = mapped_column(String(64))
+    # Waiting on waiting_sha before the current stretch (pauses stop the CI timeout's clock).
+    waited_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    # GitHub refused to update or merge this head: seen again, the entry leaves the queue.
+    refusal_action: Mapped[str | None] = mapped_column(String(16))
+    refusal_sha: Mapped[str | None] = mapped_column(String(64))
+    refusal_message: Mapped[str | None] = mapped_column(Text)
     enqueued_by: Mapped[str | None] = mapped_column(String(255))
     enqueued_at: Mapped[datetime] = mapped_column(default=utcnow)
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -255,31 +266,46 @@ class WebhookDelivery(Base):
     __table_args__ = (Index("ix_webhook_deliveries_state_received", "state", "received_at"),)
 
 
-class CheckKind(enum.StrEnum):
-    CHECK_RUN = "check_run"
-    STATUS = "status"
+class HandledCommand(Base):
+    """A `/mergequeue` comment the queue has acted on (or refused): claimed by the webhook
+    or by recovery, whichever comes first, so the command is applied once."""
 
+    __tablename__ = "handled_commands"
 
-class CheckResult(Base):
-    """The latest result of one check (a check run's name or a status context) on a commit."""
-
-    __tablename__ = "check_results"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    comment_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     repository_id: Mapped[int] = mapped_column(
         ForeignKey("repositories.id", ondelete="CASCADE"), index=True
     )
-    sha: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(255))
-    kind: Mapped[CheckKind] = mapped_column(_str_enum(CheckKind))
-    # GitHub's id of the run or status: a re-run gets a higher id and supersedes the old one.
-    github_id: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(32))  # queued / in_progress / completed
-    conclusion: Mapped[str | None] = mapped_column(String(32))  # success, failure, ...
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    handled_at: Mapped[datetime] = mapped_column(default=utcnow)
 
-    __table_args__ = (
-        UniqueConstraint(
-            "repository_id", "sha", "name", name="uq_check_results_repository_sha_name"
-        ),
+
+class NoticeKind(enum.StrEnum):
+    COMMENT = "comment"
+    REMOVE_LABEL = "remove_label"
+
+
+class Notice(Base):
+    """Something to tell a pull request on GitHub (the outbox).
+
+    Written in the transaction that decides it (a dequeue, a refused command), sent after,
+    and marked sent one by one: a retry after a rate limit or a crash never repeats what
+    was already told. `key` makes writing the same notice twice a no-op.
+    """
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
     )
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[NoticeKind] = mapped_column(_str_enum(NoticeKind))
+    # The comment's body, or the label to remove.
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    # Set when GitHub refused it for good (e.g. the pull request is gone): not retried.
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_notices_pending", "repository_id", "sent_at"),)

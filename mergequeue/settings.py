@@ -33,6 +33,15 @@ class MergeMethod(StrEnum):
     REBASE = "rebase"
 
 
+class CommandPermission(StrEnum):
+    """The least repository permission that lets a user command the queue."""
+
+    TRIAGE = "triage"
+    WRITE = "write"
+    MAINTAIN = "maintain"
+    ADMIN = "admin"
+
+
 class ConfigError(Exception):
     """Bad configuration, described in one line naming the variable(s)."""
 
@@ -88,6 +97,11 @@ class Settings(BaseSettings):
     API_TOKENS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     QUEUE_LABEL: str = "mergequeue"
     MERGE_METHOD: MergeMethod = MergeMethod.SQUASH
+    # Who may use `/mergequeue merge|cancel`: anyone who can comment could otherwise get a
+    # pull request merged by the App on a repository without required reviews.
+    QUEUE_COMMAND_PERMISSION: CommandPermission = CommandPermission.WRITE
+    # A queue no webhook has woken for this long is re-read by reconciliation.
+    RECONCILE_QUIET_SECONDS: int = 60
 
     # Not in the contract's table, but operators need to tune them; documented in the README.
     LOG_LEVEL: str = "INFO"
@@ -155,6 +169,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("RECONCILE_QUIET_SECONDS")
+    @classmethod
+    def _quiet(cls, value: int) -> int:
+        if not 1 <= value <= 3600:
+            raise ValueError(f"expected 1-3600 seconds, got {value}")
+        return value
 
     @field_validator("QUEUE_LABEL")
     @classmethod

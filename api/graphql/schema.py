@@ -23,14 +23,14 @@ from api.schemas import MAX_NUMBER
 from mergequeue import reads
 from mergequeue.models import Repository
 from mergequeue.queue.commands import (
-    DEFAULT_CI_TIMEOUT_SECONDS,
     AlreadyQueued,
-    EntryStatus,
     InvalidSettings,
     NotOpen,
     NotQueued,
+    PullQueueStatus,
     QueueError,
 )
+from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
 from mergequeue.tasks import TaskQueue
 
@@ -90,7 +90,7 @@ def _check_number(number: int) -> None:
         )
 
 
-def _status(status: EntryStatus, repository: Repository) -> dict[str, Any]:
+def _status(status: PullQueueStatus, repository: Repository) -> dict[str, Any]:
     return {**asdict(status), "repository": repository}
 
 
@@ -169,7 +169,11 @@ async def resolve_dequeue(
         with _domain_errors():
             repository = await actions.repository(session=session, owner=owner, name=name)
             status = await actions.dequeue(
-                session=session, tasks=context.tasks, repository=repository, number=number
+                session=session,
+                tasks=context.tasks,
+                settings=context.settings,
+                repository=repository,
+                number=number,
             )
     return _status(status, repository)
 
@@ -221,22 +225,23 @@ def resolve_repository_id(repository: Repository, _: Info) -> str:
 
 @repository_type.field("queueLabel")
 def resolve_queue_label(repository: Repository, info: Info) -> str:
-    return repository.queue_label or _context(info).settings.QUEUE_LABEL
+    return effective_settings(repository, _context(info).settings).queue_label
 
 
 @repository_type.field("mergeMethod")
 def resolve_merge_method(repository: Repository, info: Info) -> str:
-    return repository.merge_method or _context(info).settings.MERGE_METHOD.value
+    return effective_settings(repository, _context(info).settings).merge_method.value
 
 
 @repository_type.field("requiredChecks")
-def resolve_required_checks(repository: Repository, _: Info) -> list[str] | None:
-    return repository.required_checks or None
+def resolve_required_checks(repository: Repository, info: Info) -> list[str] | None:
+    checks = effective_settings(repository, _context(info).settings).required_checks
+    return list(checks) if checks else None
 
 
 @repository_type.field("ciTimeoutSeconds")
-def resolve_ci_timeout_seconds(repository: Repository, _: Info) -> int:
-    return repository.ci_timeout_seconds or DEFAULT_CI_TIMEOUT_SECONDS
+def resolve_ci_timeout_seconds(repository: Repository, info: Info) -> int:
+    return effective_settings(repository, _context(info).settings).ci_timeout_seconds
 
 
 @repository_type.field("queue")

@@ -19,7 +19,7 @@ from api.schemas import (
     RepositorySettingsIn,
 )
 from mergequeue.models import Repository
-from mergequeue.queue.commands import EntryStatus, InvalidSettings, NotQueued, QueueError
+from mergequeue.queue.commands import InvalidSettings, NotQueued, PullQueueStatus, QueueError
 from mergequeue.tasks import TaskQueue
 
 router = APIRouter(
@@ -50,7 +50,7 @@ async def _repository(session: SessionDep, owner: str, repo: str) -> Repository:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
 
 
-def _status_out(entry: EntryStatus) -> PullRequestStatusOut:
+def _status_out(entry: PullQueueStatus) -> PullRequestStatusOut:
     return PullRequestStatusOut.model_validate(entry, from_attributes=True)
 
 
@@ -84,12 +84,17 @@ async def enqueue(
     responses={404: {"model": ErrorOut, "description": "unknown repository, or not queued"}},
 )
 async def dequeue(
-    owner: str, repo: str, number: Number, session: SessionDep, tasks: TasksDep
+    owner: str,
+    repo: str,
+    number: Number,
+    session: SessionDep,
+    tasks: TasksDep,
+    settings: SettingsDep,
 ) -> PullRequestStatusOut:
     repository = await _repository(session, owner, repo)
     try:
         entry = await actions.dequeue(
-            session=session, tasks=tasks, repository=repository, number=number
+            session=session, tasks=tasks, settings=settings, repository=repository, number=number
         )
     except NotQueued as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

@@ -8,7 +8,7 @@ from api.deps import SessionDep, SettingsDep, require_api_token
 from api.schemas import ErrorOut, QueueEntryOut, QueueOut, RepositoryOut
 from mergequeue import reads
 from mergequeue.models import Repository
-from mergequeue.queue.commands import DEFAULT_CI_TIMEOUT_SECONDS
+from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
 
 router = APIRouter(
@@ -20,6 +20,7 @@ router = APIRouter(
 
 
 def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
+    effective = effective_settings(repo, settings)
     return RepositoryOut(
         id=repo.id,
         owner=repo.owner,
@@ -27,10 +28,10 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
         full_name=repo.full_name,
         default_branch=repo.default_branch,
         paused=repo.paused,
-        queue_label=repo.queue_label or settings.QUEUE_LABEL,
-        merge_method=repo.merge_method or settings.MERGE_METHOD.value,
-        required_checks=repo.required_checks or None,
-        ci_timeout_seconds=repo.ci_timeout_seconds or DEFAULT_CI_TIMEOUT_SECONDS,
+        queue_label=effective.queue_label,
+        merge_method=effective.merge_method.value,
+        required_checks=list(effective.required_checks) if effective.required_checks else None,
+        ci_timeout_seconds=effective.ci_timeout_seconds,
     )
 
 

@@ -32,7 +32,7 @@ log = logging.getLogger("mergequeue.webhook")
 
 MAX_BODY_BYTES = 25 * 1024 * 1024
 _DELIVERY_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
-_EVENT = re.compile(r"^[a-z_]{1,64}$")
+_EVENT = re.compile(r"^[a-z0-9_]{1,64}$")
 
 
 def _answer(status: int, detail: str) -> JSONResponse:

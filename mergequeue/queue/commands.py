@@ -24,6 +24,8 @@ from mergequeue.models import (
     Repository,
     utcnow,
 )
+from mergequeue.queue import notices
+from mergequeue.queue.decide import EntryStatus
 from mergequeue.settings import MergeMethod
 
 
@@ -44,7 +46,7 @@ class NotOpen(QueueError):
 
 
 @dataclass(frozen=True)
-class EntryStatus:
+class PullQueueStatus:
     number: int
     queued: bool
     position: int | None
@@ -108,7 +110,7 @@ async def enqueue(
         pull_request_id=pr.id,
         base_ref=pr.base_ref or repository.default_branch,
         state=QueueEntryState.QUEUED,
-        status="waiting",
+        status=EntryStatus.WAITING,
         enqueued_by=by,
         enqueued_at=asked,
         status_changed_at=now,
@@ -119,8 +121,15 @@ async def enqueue(
 
 
 async def dequeue(
-    *, session: AsyncSession, repository: Repository, number: int, reason: str
+    *,
+    session: AsyncSession,
+    repository: Repository,
+    number: int,
+    reason: str,
+    remove_label: str | None = None,
 ) -> QueueEntry:
+    """Take a pull request out of the queue; `remove_label` also takes the queue label off
+    it on GitHub (through the outbox), so a labelled pull request is always a queued one."""
     pr = await session.scalar(
         select(PullRequest).where(
             PullRequest.repository_id == repository.id, PullRequest.number == number
@@ -130,6 +139,14 @@ async def dequeue(
     if entry is None:
         raise NotQueued(f"pull request #{number} is not queued")
     finish(entry, QueueEntryState.DEQUEUED, reason)
+    for notice in notices.for_dequeue(
+        entry_id=entry.id,
+        repository_id=repository.id,
+        number=number,
+        comment_body=None,
+        label=remove_label,
+    ):
+        await notices.add(session, notice)
     return entry
 
 
@@ -168,7 +185,7 @@ async def set_paused(*, session: AsyncSession, repository: Repository, paused: b
 
 async def entry_status(
     *, session: AsyncSession, repository: Repository, number: int
-) -> EntryStatus | None:
+) -> PullQueueStatus | None:
     """The queue status of one pull request; None when the queue has never seen it."""
     pr = await session.scalar(
         select(PullRequest).where(
@@ -180,7 +197,7 @@ async def entry_status(
     entry = await live_entry(session, pr.id)
     if entry is not None:
         position = await _position(session, entry)
-        return EntryStatus(
+        return PullQueueStatus(
             number=number,
             queued=True,
             position=position,
@@ -196,7 +213,7 @@ async def entry_status(
         .where(QueueEntry.pull_request_id == pr.id)
         .order_by(QueueEntry.finished_at.desc(), QueueEntry.id.desc())
     )
-    return EntryStatus(
+    return PullQueueStatus(
         number=number,
         queued=False,
         position=None,
@@ -239,8 +256,6 @@ class Unset(enum.Enum):
 UNSET: Final = Unset.UNSET
 
 MERGE_METHODS: Final = tuple(method.value for method in MergeMethod)
-# How long the queue waits for a head's required checks when the repository sets nothing.
-DEFAULT_CI_TIMEOUT_SECONDS: Final = 60 * 60
 # GitHub's own limit on a label's name.
 MAX_LABEL_LENGTH: Final = 100
 MAX_REQUIRED_CHECKS: Final = 50

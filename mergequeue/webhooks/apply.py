@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import assert_never
 
-from sqlalchemy import ColumnElement, case, delete, or_, update
+from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
-from mergequeue.models import CheckResult, Installation, PullRequest, Repository, utcnow
-from mergequeue.queue import commands
-from mergequeue.queue.decide import DequeueReason
+from mergequeue.models import Installation, PullRequest, Repository, utcnow
+from mergequeue.queue.effective import effective_settings
+from mergequeue.queue.intake import QueueChange, apply_queue_change
+from mergequeue.queue.store import SqlQueueStore
 from mergequeue.repositories import save_repository
+from mergequeue.settings import Settings
 from mergequeue.upsert import insert_ignore, upsert
 from mergequeue.webhooks.events import (
     Change,
@@ -23,7 +24,6 @@ from mergequeue.webhooks.events import (
     LabelChanged,
     PullRequestClosed,
     QueueCommand,
-    RecordCheck,
     SyncInstallation,
     UpsertInstallation,
     UpsertPullRequest,
@@ -33,24 +33,20 @@ from mergequeue.webhooks.events import (
 
 log = logging.getLogger("mergequeue.webhooks")
 
-_STATUS_RANK = {"queued": 0, "requested": 0, "waiting": 0, "pending": 0, "in_progress": 1}
-
-
-def _rank(column: InstrumentedAttribute[str]) -> ColumnElement[int]:
-    return case(
-        *((column == status, rank) for status, rank in _STATUS_RANK.items()),
-        else_=2,
-    )
-
 
 async def apply_changes(
     session: AsyncSession,
     changes: Sequence[Change],
     *,
-    default_label: str,
+    settings: Settings,
     received_at: datetime | None = None,
+    refused: frozenset[int] = frozenset(),
 ) -> list[Change]:
-    """Apply state changes, queue commands included; return the follow-ups (wake-ups, syncs)."""
+    """Apply state changes, queue commands included; return the follow-ups (wake-ups, syncs).
+
+    `refused` names the comments whose commands the author may not give: each gets a
+    reply and changes nothing.
+    """
     follow_up: list[Change] = []
     for change in changes:
         match change:
@@ -121,31 +117,8 @@ async def apply_changes(
                     if change.github_updated_at is not None
                     else None,
                 )
-            case RecordCheck():
-                await upsert(
-                    session,
-                    CheckResult,
-                    {
-                        "repository_id": change.repository_id,
-                        "sha": change.sha,
-                        "name": change.name,
-                        "kind": change.kind,
-                        "github_id": change.github_id,
-                        "status": change.status,
-                        "conclusion": change.conclusion,
-                        "updated_at": utcnow(),
-                    },
-                    conflict=["repository_id", "sha", "name"],
-                    update=["kind", "github_id", "status", "conclusion", "updated_at"],
-                    # A re-run (higher id) supersedes; the same run only moves forward.
-                    where=or_(
-                        CheckResult.github_id < change.github_id,
-                        (CheckResult.github_id == change.github_id)
-                        & (_rank(CheckResult.status) <= _STATUS_RANK.get(change.status, 2)),
-                    ),
-                )
             case QueueCommand() | LabelChanged() | PullRequestClosed():
-                await _queue_change(session, change, default_label, received_at)
+                await _queue_change(session, change, settings, received_at, refused)
             case WakeQueue() | SyncInstallation():
                 follow_up.append(change)
             case _:
@@ -155,56 +128,22 @@ async def apply_changes(
 
 async def _queue_change(
     session: AsyncSession,
-    change: QueueCommand | LabelChanged | PullRequestClosed,
-    default_label: str,
+    change: QueueChange,
+    settings: Settings,
     received_at: datetime | None,
+    refused: frozenset[int],
 ) -> None:
     repository = await session.get(Repository, change.repository_id)
     if repository is None:
         return
-    try:
-        match change:
-            case QueueCommand(command="merge"):
-                await commands.enqueue(
-                    session=session,
-                    repository=repository,
-                    number=change.number,
-                    by=change.author,
-                    at=received_at,
-                )
-            case QueueCommand():
-                await commands.dequeue(
-                    session=session,
-                    repository=repository,
-                    number=change.number,
-                    reason=DequeueReason.CANCELLED.value,
-                )
-            case LabelChanged() if change.label == (repository.queue_label or default_label):
-                if change.added:
-                    await commands.enqueue(
-                        session=session,
-                        repository=repository,
-                        number=change.number,
-                        by=change.by,
-                        at=received_at,
-                    )
-                else:
-                    await commands.dequeue(
-                        session=session,
-                        repository=repository,
-                        number=change.number,
-                        reason=DequeueReason.UNLABELED.value,
-                    )
-            case PullRequestClosed():
-                await commands.leave_closed(
-                    session=session,
-                    repository=repository,
-                    number=change.number,
-                    merged=change.merged,
-                )
-    except commands.QueueError as exc:
-        # Already queued, not queued, closed: nothing to do, which is fine for a webhook.
-        log.info("queue command without effect: %s", exc)
+    await apply_queue_change(
+        store=SqlQueueStore(session),
+        repository=repository,
+        settings=effective_settings(repository, settings),
+        change=change,
+        received_at=received_at or utcnow(),
+        refused=refused,
+    )
 
 
 async def _ensure_installation(session: AsyncSession, installation_id: int | None) -> None:

@@ -6,12 +6,12 @@ UnusableDelivery, which marks the delivery failed rather than retrying it foreve
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mergequeue.models import CheckKind, PullRequestState
+from mergequeue.models import PullRequestState
 
 # Events GitHub sends to Apps (and repository webhooks). Anything else is labelled
 # "other" in metrics, so a forged header cannot create a series.
@@ -54,6 +54,7 @@ KNOWN_EVENTS = frozenset(
         "project_column",
         "projects_v2",
         "projects_v2_item",
+        "projects_v2_status_update",
         "public",
         "pull_request",
         "pull_request_review",
@@ -130,17 +131,6 @@ class UpsertPullRequest:
 
 
 @dataclass(frozen=True)
-class RecordCheck:
-    repository_id: int
-    sha: str
-    name: str
-    kind: CheckKind
-    github_id: int
-    status: str
-    conclusion: str | None
-
-
-@dataclass(frozen=True)
 class QueueCommand:
     """A `/mergequeue merge|cancel` comment on a pull request."""
 
@@ -148,6 +138,9 @@ class QueueCommand:
     number: int
     command: str
     author: str
+    # GitHub's author_association: the cheap first test of who may command the queue.
+    association: str = "NONE"
+    comment_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -189,7 +182,6 @@ Change = (
     | UpsertRepository
     | DetachRepository
     | UpsertPullRequest
-    | RecordCheck
     | QueueCommand
     | LabelChanged
     | PullRequestClosed
@@ -330,48 +322,18 @@ def _on_pull_request(payload: Mapping[str, Any]) -> list[Change]:
     ]
 
 
-def _on_check_run(payload: Mapping[str, Any]) -> list[Change]:
-    repository = _repository(payload, _installation_id(payload))
-    run = payload["check_run"]
-    return [
-        repository,
-        RecordCheck(
-            repository_id=repository.id,
-            sha=str(run["head_sha"]),
-            name=str(run["name"]),
-            kind=CheckKind.CHECK_RUN,
-            github_id=int(run["id"]),
-            status=str(run["status"]),
-            conclusion=run.get("conclusion"),
-        ),
-        WakeQueue(repository.id, "check_run"),
-    ]
-
-
-def _on_status(payload: Mapping[str, Any]) -> list[Change]:
-    repository = _repository(payload, _installation_id(payload))
-    state = str(payload["state"])
-    completed = state != "pending"
-    return [
-        repository,
-        RecordCheck(
-            repository_id=repository.id,
-            sha=str(payload["sha"]),
-            name=str(payload["context"]),
-            kind=CheckKind.STATUS,
-            github_id=int(payload["id"]),
-            status="completed" if completed else "in_progress",
-            # A status's "error" is as fatal as a failure for merging.
-            conclusion={"success": "success", "failure": "failure", "error": "failure"}.get(state),
-        ),
-        WakeQueue(repository.id, "status"),
-    ]
-
-
 def _on_wake_only(reason: str) -> Any:
     def handler(payload: Mapping[str, Any]) -> list[Change]:
         repository = _repository(payload, _installation_id(payload))
         return [repository, WakeQueue(repository.id, reason)]
+
+    return handler
+
+
+def _on_wake_when(reason: str, settles: Callable[[Mapping[str, Any]], bool]) -> Any:
+    def handler(payload: Mapping[str, Any]) -> list[Change]:
+        repository = _repository(payload, _installation_id(payload))
+        return [repository, WakeQueue(repository.id, reason)] if settles(payload) else [repository]
 
     return handler
 
@@ -390,6 +352,8 @@ def _on_issue_comment(payload: Mapping[str, Any]) -> list[Change]:
             number=int(payload["issue"]["number"]),
             command=command,
             author=str(payload["comment"]["user"]["login"]),
+            association=str(payload["comment"].get("author_association") or "NONE"),
+            comment_id=int(payload["comment"]["id"]),
         ),
         WakeQueue(repository.id, f"command.{command}"),
     ]
@@ -416,9 +380,11 @@ _HANDLERS = {
     "installation": _on_installation,
     "installation_repositories": _on_installation_repositories,
     "pull_request": _on_pull_request,
-    "check_run": _on_check_run,
-    "status": _on_status,
-    "check_suite": _on_wake_only("check_suite"),
+    # The queue reads checks fresh from GitHub; these events only say "look again", and
+    # only when a result arrived: a check created or started changes no decision.
+    "check_run": _on_wake_when("check_run", lambda p: p.get("action") == "completed"),
+    "status": _on_wake_when("status", lambda p: p.get("state") != "pending"),
+    "check_suite": _on_wake_when("check_suite", lambda p: p.get("action") == "completed"),
     "push": _on_wake_only("push"),
     "issue_comment": _on_issue_comment,
 }

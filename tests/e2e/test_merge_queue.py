@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -14,6 +15,7 @@ from tests.support import webhooks
 from tests.support.db import execute, rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.metrics import value
+from tests.support.processes import QUICK_RECONCILIATION
 from tests.support.scenario import Scenario, wait_for
 
 
@@ -25,7 +27,12 @@ def world(
     redis_url: str,
     fake_github: FakeGitHubServer,  # noqa: F811
 ) -> Iterator[tuple[Scenario, Worker, str]]:
-    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": redis_url,
+        **fake_github.app_env(),
+        **QUICK_RECONCILIATION,
+    }
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
     worker = start_worker(**env)
     scenario = Scenario(fake_github, web.url)
@@ -163,10 +170,49 @@ def test_merge_and_cancel_comments_queue_and_dequeue(world: tuple[Scenario, Work
     s.comment(cancelled, "/mergequeue cancel")
     wait_for(lambda: _entries(url)[0].state == QueueEntryState.DEQUEUED, what="cancelled")
     assert _entries(url)[0].dequeue_reason == "cancelled"
-    s.comment(merged, "/mergequeue merge", author="reviewer")
+    s.fake.control("set_permission", full_name=s.full_name, username="reviewer", role_name="write")
+    s.comment(merged, "/mergequeue merge", author="reviewer", association="COLLABORATOR")
     s.report(s.head(merged), "ci", "success")
     wait_for(lambda: s.merged(merged), what="merged after a comment")
     assert [e.enqueued_by for e in _entries(url)] == ["octocat", "reviewer"]
+
+
+def test_a_command_without_write_permission_is_refused_with_one_reply(
+    world: tuple[Scenario, Worker, str],
+) -> None:
+    s, _, url = world
+    number = s.open_pull()
+    s.fake.control("set_permission", full_name=s.full_name, username="visitor", role_name="read")
+    s.comment(number, "/mergequeue merge", author="visitor", association="COLLABORATOR")
+    s.comment(number, "/mergequeue merge", author="drive-by", association="NONE")
+    wait_for(lambda: len(s.comments(number)) == 2, what="two refusals")
+    assert sorted(c.split()[0] for c in s.comments(number)) == ["@drive-by", "@visitor"]
+    assert _entries(url) == []
+    # Asked GitHub about the collaborator only; the stranger was refused unasked.
+    permission = "/repos/{owner}/{repo}/collaborators/{username}/permission"
+    assert [c["path"].rsplit("/", 2)[-2] for c in s.fake.calls(permission, "GET")] == ["visitor"]
+
+
+def test_a_suspended_installation_does_not_act_until_unsuspended(
+    world: tuple[Scenario, Worker, str],
+) -> None:
+    s, _, url = world
+    number = s.open_pull()
+    s.set_suspended(True)
+    s.add_label(number)
+    s.report(s.head(number), "ci", "success")
+    wait_for(lambda: bool(_entries(url)), what="queued")
+    # Reconciliation re-reads quiet queues every 5 s here: give it two chances to act.
+    time.sleep(11)
+    assert not s.merged(number)
+    service_reads = [
+        c
+        for c in s.fake.calls("/repos/{owner}/{repo}/pulls/{pull_number}", "GET")
+        if c["identity"] == str(s.installation_id)
+    ]
+    assert service_reads == []
+    s.set_suspended(False)
+    wait_for(lambda: s.merged(number), timeout=30, what="merged after unsuspend")
 
 
 def test_queue_depth_gauge_follows_the_queue(world: tuple[Scenario, Worker, str]) -> None:

@@ -23,13 +23,15 @@ from tests.e2e.conftest import StartWeb, StartWorker
 from tests.support import webhooks
 from tests.support.db import rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
+from tests.support.processes import QUICK_RECONCILIATION
 from tests.support.scenario import Scenario
 
 PULL_REQUESTS = 8
 PASS_RATE = 0.7
 DROP_RATE = 0.25
 DUPLICATE_RATE = 0.25
-# Dropped webhooks are recovered by reconciliation (every 15 s), so allow several rounds.
+# Dropped webhooks are recovered by reconciliation (a quiet queue is re-read after 5 s
+# here), so allow several rounds.
 DEADLINE_SECONDS = 150
 
 
@@ -69,7 +71,12 @@ def test_randomized_queue_keeps_its_invariants(
     seed: int,
 ) -> None:
     rng = random.Random(seed)
-    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        **fake_github.app_env(),
+        **QUICK_RECONCILIATION,
+    }
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
     start_worker(**env)
     sim = FlakyGitHubWebhooks(fake_github, web.url)

@@ -177,6 +177,14 @@ def test_arbitrary_other_events_are_accepted_not_5xx(web: Web, event: str) -> No
     assert response.status_code == 202
 
 
+@pytest.mark.parametrize("event", ["projects_v2", "projects_v2_item", "projects_v2_status_update"])
+def test_event_names_with_digits_are_accepted(web: Web, database_url: str, event: str) -> None:
+    delivery = str(uuid.uuid4())
+    response = webhooks.deliver(web.url, event, {"action": "edited"}, delivery)
+    assert response.status_code == 202, response.text
+    assert [d.event for d in _stored(database_url, delivery)] == [event]
+
+
 def test_webhook_latency_is_recorded_per_event_with_unknown_events_bounded(web: Web) -> None:
     def counts() -> dict[str, float]:
         text = web.get("/debug/metrics").text

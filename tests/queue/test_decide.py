@@ -8,16 +8,19 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mergequeue.queue.decide import (
+    ANY_CHECK,
     BLOCKED_GRACE,
     CONFIRMING,
     Check,
     Dequeue,
     DequeueReason,
     EntrySnapshot,
+    EntryStatus,
     LeaveMerged,
     Merge,
     PullSnapshot,
     QueueConfig,
+    Refusal,
     SetStatus,
     UpdateBranch,
     decide,
@@ -183,8 +186,78 @@ def test_a_draft_is_dequeued() -> None:
     assert isinstance(action, Dequeue) and action.reason is DequeueReason.DRAFT
 
 
-def test_no_required_checks_means_merge_when_clean() -> None:
-    assert Merge in kinds(decide(ENTRY, replace(PULL, required=(), checks=()), CONFIG, NOW))
+def test_no_required_checks_anywhere_means_every_reported_check_must_pass() -> None:
+    failing = (*GREEN, Check("lint", "completed", "failure"))
+    [action] = decide(ENTRY, replace(PULL, required=(), checks=failing), CONFIG, NOW)
+    assert isinstance(action, Dequeue) and action.reason is DequeueReason.CHECK_FAILED
+    assert "lint" in (action.comment or "")
+    assert Merge in kinds(decide(ENTRY, replace(PULL, required=(), checks=GREEN), CONFIG, NOW))
+
+
+def test_no_required_checks_and_none_reported_never_merges() -> None:
+    [action] = decide(ENTRY, replace(PULL, required=(), checks=()), CONFIG, NOW)
+    assert isinstance(action, SetStatus) and action.status == EntryStatus.WAITING_FOR_CHECKS
+    assert ANY_CHECK in (action.detail or "")
+
+
+def test_a_head_behind_its_base_by_compare_is_updated_though_github_says_clean() -> None:
+    actions = decide(ENTRY, replace(PULL, behind_by=2, mergeable_state="clean"), CONFIG, NOW)
+    assert UpdateBranch(7, PULL.head_sha) in actions and Merge not in kinds(actions)
+
+
+def test_updating_is_not_exempt_from_the_ci_timeout() -> None:
+    stuck = replace(
+        ENTRY,
+        status=EntryStatus.UPDATING,
+        updated_from_sha=PULL.head_sha,
+        waiting_sha=PULL.head_sha,
+        waiting_since=NOW - timedelta(hours=2),
+    )
+    [action] = decide(stuck, replace(PULL, behind_by=1), CONFIG, NOW)
+    assert isinstance(action, Dequeue) and action.reason is DequeueReason.CI_TIMEOUT
+    assert "did not update the branch" in (action.comment or "")
+
+
+def test_a_refused_update_of_the_same_head_dequeues_with_githubs_reason() -> None:
+    refused = replace(ENTRY, refusal=Refusal("update", PULL.head_sha, "push access denied"))
+    [action] = decide(refused, replace(PULL, behind_by=1), CONFIG, NOW)
+    assert isinstance(action, Dequeue) and action.reason is DequeueReason.UPDATE_FAILED
+    assert "push access denied" in (action.comment or "")
+
+
+def test_a_refusal_of_an_earlier_head_is_forgotten() -> None:
+    refused = replace(ENTRY, refusal=Refusal("update", "b" * 40, "head moved"))
+    assert UpdateBranch in kinds(decide(refused, replace(PULL, behind_by=1), CONFIG, NOW))
+
+
+def test_a_refused_merge_of_the_same_head_dequeues_as_merge_failed() -> None:
+    refused = replace(
+        ENTRY, refusal=Refusal("merge", PULL.head_sha, "Merge commits are not allowed")
+    )
+    [action] = decide(refused, PULL, CONFIG, NOW)
+    assert isinstance(action, Dequeue) and action.reason is DequeueReason.MERGE_FAILED
+    assert "Merge commits are not allowed" in (action.comment or "")
+
+
+def test_the_ci_timeout_counts_unpaused_waiting_only() -> None:
+    # Waited 20 of 30 minutes, then a long pause ended a moment ago.
+    resumed = replace(
+        ENTRY,
+        waiting_sha=PULL.head_sha,
+        waiting_since=NOW - timedelta(minutes=1),
+        waited=timedelta(minutes=20),
+    )
+    pending = replace(PULL, checks=(Check("ci", "in_progress", None),))
+    [action] = decide(resumed, pending, CONFIG, NOW)
+    assert isinstance(action, SetStatus) and action.status == EntryStatus.WAITING_FOR_CHECKS
+    later = replace(resumed, waiting_since=NOW - timedelta(minutes=11))
+    [action] = decide(later, pending, CONFIG, NOW)
+    assert isinstance(action, Dequeue) and action.reason is DequeueReason.CI_TIMEOUT
+
+
+def test_pausing_stops_the_ci_timeout_clock() -> None:
+    [action] = decide(ENTRY, PULL, replace(CONFIG, paused=True), NOW)
+    assert isinstance(action, SetStatus) and action.stop_clock
 
 
 def test_judge_checks_sorts_required_checks_by_outcome() -> None:

@@ -20,6 +20,7 @@ from tests.e2e.conftest import StartWeb, StartWorker, Worker
 from tests.support import webhooks
 from tests.support.fake_github import FakeGitHubServer
 from tests.support.metrics import total
+from tests.support.processes import QUICK_RECONCILIATION
 from tests.support.scenario import Scenario, wait_for
 
 PULL = "/repos/{owner}/{repo}/pulls/{pull_number}"
@@ -36,7 +37,12 @@ def world(
     redis_url: str,
     fake_github: FakeGitHubServer,
 ) -> Iterator[tuple[Scenario, Worker]]:
-    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    env = {
+        "DATABASE_URL": sqlite_url,
+        "REDIS_URL": redis_url,
+        **fake_github.app_env(),
+        **QUICK_RECONCILIATION,
+    }
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
     worker = start_worker(**env)
     scenario = Scenario(fake_github, web.url)

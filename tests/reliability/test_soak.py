@@ -25,6 +25,7 @@ from tests.e2e.conftest import StartWeb, StartWorker
 from tests.support import webhooks
 from tests.support.db import rows
 from tests.support.fake_github import FakeGitHubServer
+from tests.support.processes import QUICK_RECONCILIATION
 from tests.support.scenario import Scenario, wait_for
 
 SECONDS = float(os.environ.get("MQ_SOAK_SECONDS", "60"))
@@ -85,7 +86,12 @@ def test_soak_mixed_traffic_while_merging(
     redis_url: str,
     fake_github: FakeGitHubServer,
 ) -> None:
-    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        **fake_github.app_env(),
+        **QUICK_RECONCILIATION,
+    }
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, API_TOKENS=TOKEN, **env)
     worker = start_worker(**env)
     s = Scenario(fake_github, web.url)

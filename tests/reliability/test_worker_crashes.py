@@ -22,6 +22,7 @@ from tests.support import webhooks
 from tests.support.db import rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.metrics import value
+from tests.support.processes import QUICK_RECONCILIATION
 from tests.support.redis_server import OwnRedis
 from tests.support.scenario import Scenario, wait_for
 
@@ -38,7 +39,12 @@ def test_worker_killed_during_the_merge_call_merges_exactly_once(
     redis_url: str,
     fake_github: FakeGitHubServer,  # noqa: F811
 ) -> None:
-    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    env = {
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        **fake_github.app_env(),
+        **QUICK_RECONCILIATION,
+    }
     web = start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env)
     first = start_worker(**env)
     s = Scenario(fake_github, web.url)

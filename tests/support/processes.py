@@ -15,6 +15,9 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+# Worker environment for tests that wait on reconciliation (a missed webhook, a timeout
+# changed behind the service's back): a quiet queue is re-read after 5 s, not a minute.
+QUICK_RECONCILIATION = {"RECONCILE_QUIET_SECONDS": "5"}
 
 
 def free_port() -> int:

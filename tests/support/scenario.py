@@ -108,7 +108,9 @@ class Scenario:
         self.fake.control("set_pull", full_name=self.full_name, number=number, labels=labels)
         self._send_pull("unlabeled", number, label={"name": self.label})
 
-    def comment(self, number: int, body: str, author: str = "octocat") -> None:
+    def comment(
+        self, number: int, body: str, author: str = "octocat", association: str = "OWNER"
+    ) -> None:
         pull = self.pull(number)
         self._deliver(
             "issue_comment",
@@ -119,8 +121,30 @@ class Scenario:
                     "title": pull["title"],
                     "pull_request": {"url": pull["url"]},
                 },
-                "comment": {"id": next(_ids), "body": body, "user": {"login": author, "id": 2}},
+                "comment": {
+                    "id": next(_ids),
+                    "body": body,
+                    "user": {"login": author, "id": 2},
+                    "author_association": association,
+                },
                 **self._context(),
+            },
+        )
+
+    def set_suspended(self, suspended: bool) -> None:
+        self.fake.control(
+            "suspend_installation", installation_id=self.installation_id, suspended=suspended
+        )
+        self._deliver(
+            "installation",
+            {
+                "action": "suspend" if suspended else "unsuspend",
+                "installation": {
+                    "id": self.installation_id,
+                    "account": {"login": self.full_name.split("/")[0]},
+                    "suspended_at": "2026-12-01T00:00:00Z" if suspended else None,
+                },
+                "sender": {"login": "octocat", "id": 1},
             },
         )
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mergequeue.models import CheckKind, PullRequestState
+from mergequeue.models import PullRequestState
 from mergequeue.webhooks.events import (
     OTHER_EVENT,
     QueueCommand,
-    RecordCheck,
     UnusableDelivery,
     UpsertPullRequest,
     WakeQueue,
@@ -39,23 +38,6 @@ def test_pull_request_state_follows_merged_and_closed() -> None:
     assert state("pull_request.opened") is PullRequestState.OPEN
     assert state("pull_request.closed") is PullRequestState.CLOSED
     assert state("pull_request.closed.merged") is PullRequestState.MERGED
-
-
-@pytest.mark.parametrize(
-    ("state", "status", "conclusion"),
-    [
-        ("pending", "in_progress", None),
-        ("success", "completed", "success"),
-        ("failure", "completed", "failure"),
-        ("error", "completed", "failure"),
-    ],
-)
-def test_commit_status_maps_onto_check_results(
-    state: str, status: str, conclusion: str | None
-) -> None:
-    payload = {**webhooks.fixture("status"), "state": state}
-    [check] = [c for c in interpret("status", payload) if isinstance(c, RecordCheck)]
-    assert (check.kind, check.status, check.conclusion) == (CheckKind.STATUS, status, conclusion)
 
 
 def test_check_events_wake_the_repository_queue() -> None:

@@ -1,0 +1,93 @@
+"""The `evaluate_queue` job: one repository's queue, evaluated by the engine.
+
+arq's job id keeps one `evaluate_queue` per repository queued or running. A wake-up that
+arrives while one runs would be refused by that id, so every wake-up also sets a "dirty"
+key; the job clears it before evaluating and evaluates again if it was set meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy import func, select
+
+from jobs.context import WorkerContext
+from jobs.deferral import defer_when_github_says_wait
+from mergequeue.github_setup import repository_github
+from mergequeue.models import Installation, QueueEntry, QueueEntryState, Repository, utcnow
+from mergequeue.queue.effective import effective_settings
+from mergequeue.queue.engine import evaluate
+from mergequeue.queue.store import SqlQueueStore
+from mergequeue.tasks import EVALUATE_QUEUE, dirty_key, evaluate_job_id
+from observability.queue import PrometheusQueueEvents, observe_queue_depth
+
+log = logging.getLogger("mergequeue.queue")
+
+# Wake-ups that arrive during an evaluation are honoured this many times in one job.
+MAX_PASSES = 10
+EVENTS = PrometheusQueueEvents()
+
+
+async def wake(worker: WorkerContext, repository_id: int) -> None:
+    await worker.redis.set(dirty_key(repository_id), b"1")
+    await worker.redis.enqueue_job(
+        EVALUATE_QUEUE, repository_id, _job_id=evaluate_job_id(repository_id)
+    )
+
+
+async def evaluate_queue(ctx: dict[str, Any], repository_id: int) -> int:
+    """Evaluate until no wake-up came in meanwhile; returns the passes run."""
+    worker = WorkerContext.of(ctx)
+    if worker.github is None:
+        log.warning("no GitHub credentials configured; the queue cannot act")
+        return 0
+    passes = 0
+    while passes < MAX_PASSES:
+        passes += 1
+        await worker.redis.delete(dirty_key(repository_id))
+        if not await _evaluate(ctx, worker, repository_id):
+            break
+        if not await worker.redis.exists(dirty_key(repository_id)):
+            break
+    return passes
+
+
+async def _evaluate(ctx: dict[str, Any], worker: WorkerContext, repository_id: int) -> bool:
+    """One evaluation; False when there is nothing to evaluate (gone, or suspended)."""
+    assert worker.github is not None
+    async with worker.database.sessions() as session:
+        repository = await session.get(Repository, repository_id)
+        if repository is None:
+            return False
+        if repository.installation_id is not None:
+            installation = await session.get(Installation, repository.installation_id)
+            if installation is not None and installation.suspended:
+                # A suspended installation must not act; its queue waits for unsuspend.
+                log.info("installation suspended", extra={"repository": repository.full_name})
+                return False
+        github = repository_github(
+            worker.github,
+            installation_id=repository.installation_id,
+            owner=repository.owner,
+            name=repository.name,
+        )
+        with defer_when_github_says_wait(ctx):
+            await evaluate(
+                store=SqlQueueStore(session),
+                github=github,
+                repository=repository,
+                settings=effective_settings(repository, worker.settings),
+                events=EVENTS,
+                clock=utcnow,
+            )
+        depth = await session.scalar(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(
+                QueueEntry.repository_id == repository_id,
+                QueueEntry.state == QueueEntryState.QUEUED,
+            )
+        )
+        observe_queue_depth(repository.full_name, int(depth or 0))
+    return True

@@ -1,0 +1,104 @@
+"""One evaluation of one repository's queue: send what is owed, then, for the head of each
+base branch, read GitHub, decide and act, until nothing changes.
+
+Everything outside comes in: the store (database or memory), GitHub (REST adapter or the
+fake), the clock and the metrics hooks, so the simulation drives exactly this code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from mergequeue.models import QueueEntry, Repository
+from mergequeue.queue import notices
+from mergequeue.queue.decide import BLOCKED_GRACE, CONFIRMING, QueueConfig, decide
+from mergequeue.queue.effective import EffectiveSettings
+from mergequeue.queue.executor import Executor, QueueEvents, Target, entry_snapshot
+from mergequeue.queue.ports import RepositoryGitHub
+from mergequeue.queue.snapshot import read_snapshot
+from mergequeue.queue.store import QueueStore
+
+log = logging.getLogger("mergequeue.queue")
+
+# A merge or dequeue lets the next entry move at once; bounded so one evaluation cannot spin.
+MAX_ROUNDS = 25
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    rounds: int
+    # Entries that waited on an earlier, unapplied delivery (its processing wakes the queue).
+    held: int
+
+
+async def evaluate(
+    *,
+    store: QueueStore,
+    github: RepositoryGitHub,
+    repository: Repository,
+    settings: EffectiveSettings,
+    events: QueueEvents,
+    clock: Callable[[], datetime],
+) -> Evaluation:
+    """Evaluate until nothing changes; records when it ran and its next deadline."""
+    target = Target(repository.id, repository.full_name, settings.queue_label)
+    executor = Executor(store, github, target, events, clock)
+    config = QueueConfig(
+        merge_method=settings.merge_method.value,
+        ci_timeout=settings.ci_timeout,
+        paused=settings.paused,
+    )
+    await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
+    rounds = held = 0
+    changed = True
+    while changed and rounds < MAX_ROUNDS:
+        rounds += 1
+        changed = False
+        held = 0
+        for entry, number in _heads(await store.queued(repository.id)):
+            if await store.earlier_delivery_pending(repository.full_name, entry.enqueued_at):
+                # First in, first out across processes: an earlier delivery may queue
+                # something ahead of this entry. Its processing wakes the queue again.
+                held += 1
+                continue
+            pull = await read_snapshot(github, number, settings.required_checks)
+            if pull is not None and pull.state == "open" and pull.base_ref != entry.base_ref:
+                # Retargeted: it now queues behind the other base branch's entries.
+                entry.base_ref = pull.base_ref
+                changed = True
+                continue
+            actions = decide(entry_snapshot(entry, number), pull, config, clock())
+            changed |= await executor.run(entry, number, actions)
+            await store.commit()
+        if changed:
+            await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
+    now = clock()
+    repository.evaluated_at = now
+    repository.deadline_at = _next_deadline(await store.queued(repository.id), config, now)
+    await store.commit()
+    return Evaluation(rounds=rounds, held=held)
+
+
+def _heads(rows: list[tuple[QueueEntry, int]]) -> list[tuple[QueueEntry, int]]:
+    heads: dict[str, tuple[QueueEntry, int]] = {}
+    for entry, number in rows:
+        heads.setdefault(entry.base_ref, (entry, number))
+    return list(heads.values())
+
+
+def _next_deadline(
+    rows: list[tuple[QueueEntry, int]], config: QueueConfig, now: datetime
+) -> datetime | None:
+    """When a head's decision falls due without any webhook: its CI timeout, or the end of
+    the grace given to a "blocked" answer."""
+    deadlines: list[datetime] = []
+    for entry, _ in _heads(rows):
+        if entry.status == CONFIRMING and entry.status_changed_at is not None:
+            deadlines.append(entry.status_changed_at + BLOCKED_GRACE + timedelta(seconds=1))
+        if entry.waiting_since is not None:
+            left = config.ci_timeout - timedelta(seconds=entry.waited_seconds or 0.0)
+            deadlines.append(entry.waiting_since + left + timedelta(seconds=1))
+    return min(deadlines) if deadlines else None

@@ -1,0 +1,122 @@
+"""What the queue tells a pull request: built here, stored in the outbox, sent by `send`.
+
+Each notice has a key naming why it exists (this entry's dequeue comment, that refused
+command), so deciding the same thing twice stores it once and GitHub hears it once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mergequeue.github.errors import GitHubError, RateLimited, Unavailable
+from mergequeue.models import Notice, NoticeKind, utcnow
+from mergequeue.queue.ports import Refused, RepositoryGitHub
+from mergequeue.upsert import insert_ignore
+
+if TYPE_CHECKING:
+    from mergequeue.queue.store import QueueStore
+
+log = logging.getLogger("mergequeue.notices")
+
+
+def comment(*, key: str, repository_id: int, number: int, body: str) -> Notice:
+    return Notice(
+        key=key,
+        repository_id=repository_id,
+        number=number,
+        kind=NoticeKind.COMMENT,
+        text=body,
+        created_at=utcnow(),
+    )
+
+
+def remove_label(*, key: str, repository_id: int, number: int, label: str) -> Notice:
+    return Notice(
+        key=key,
+        repository_id=repository_id,
+        number=number,
+        kind=NoticeKind.REMOVE_LABEL,
+        text=label,
+        created_at=utcnow(),
+    )
+
+
+def for_dequeue(
+    *, entry_id: int, repository_id: int, number: int, comment_body: str | None, label: str | None
+) -> list[Notice]:
+    """A dequeue's comment (when it has one) and label removal (when it asks for one)."""
+    notices = []
+    if comment_body:
+        notices.append(
+            comment(
+                key=f"entry:{entry_id}:comment",
+                repository_id=repository_id,
+                number=number,
+                body=comment_body,
+            )
+        )
+    if label:
+        notices.append(
+            remove_label(
+                key=f"entry:{entry_id}:unlabel",
+                repository_id=repository_id,
+                number=number,
+                label=label,
+            )
+        )
+    return notices
+
+
+async def send(
+    *,
+    store: QueueStore,
+    github: RepositoryGitHub,
+    repository_id: int,
+    clock: Callable[[], datetime] = utcnow,
+) -> int:
+    """Send the repository's pending notices, each marked sent as soon as it is.
+
+    "Not now" (rate limits, outages) propagates with the rest still pending; a refusal
+    for good (the pull request is gone, no permission) is recorded and not retried.
+    """
+    sent = 0
+    for notice in await store.pending_notices(repository_id):
+        try:
+            if notice.kind == NoticeKind.COMMENT:
+                await github.comment(notice.number, notice.text)
+            else:
+                await github.remove_label(notice.number, notice.text)
+        except (RateLimited, Unavailable):
+            raise
+        except (GitHubError, Refused) as exc:
+            notice.error = str(exc)[:2000]
+            log.warning(
+                "could not tell a pull request",
+                extra={"pr": notice.number, "kind": notice.kind.value, "why": str(exc)},
+            )
+        notice.sent_at = clock()
+        await store.commit()
+        sent += 1
+    return sent
+
+
+async def add(session: AsyncSession, notice: Notice) -> None:
+    """Store a notice in the session's transaction; one with the same key already there wins."""
+    await insert_ignore(
+        session,
+        Notice,
+        {
+            "key": notice.key,
+            "repository_id": notice.repository_id,
+            "number": notice.number,
+            "kind": notice.kind,
+            "text": notice.text,
+            "created_at": notice.created_at,
+        },
+        conflict=["key"],
+    )

@@ -1,0 +1,171 @@
+"""What the engine reads and writes of the queue's own state, as a Protocol.
+
+`SqlQueueStore` is the database (one session per evaluation); the simulation keeps the
+same objects in memory (tests/queue/memory.py), so the engine runs unchanged on both.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from mergequeue.models import (
+    DeliveryState,
+    HandledCommand,
+    Notice,
+    NoticeKind,
+    PullRequest,
+    QueueEntry,
+    QueueEntryState,
+    Repository,
+    WebhookDelivery,
+    utcnow,
+)
+from mergequeue.queue import commands, notices
+from mergequeue.upsert import insert_ignore
+
+
+class QueueStore(Protocol):
+    async def queued(self, repository_id: int) -> list[tuple[QueueEntry, int]]:
+        """Live entries with their pull request's number, per base branch in queue order."""
+        ...
+
+    async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
+        """Whether the inbox holds a delivery for the repository, received before `before`,
+        that is not applied yet (it may queue something ahead)."""
+        ...
+
+    async def add_notice(self, notice: Notice) -> None:
+        """Record something to tell GitHub; a notice whose key exists already is ignored."""
+        ...
+
+    async def owed_unlabels(self, repository_id: int) -> set[int]:
+        """Pull requests whose queue label the queue has yet to remove."""
+        ...
+
+    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+        """Queue a pull request; False when it is queued already or not open."""
+        ...
+
+    async def dequeue(
+        self, repository: Repository, number: int, *, reason: str, remove_label: str | None
+    ) -> bool:
+        """Take a pull request out of the queue; False when it is not queued."""
+        ...
+
+    async def leave_closed(self, repository: Repository, number: int, *, merged: bool) -> None:
+        """A pull request closed or merged on GitHub leaves the queue (if it is in it)."""
+        ...
+
+    async def pending_notices(self, repository_id: int) -> list[Notice]: ...
+
+    async def claim_command(self, comment_id: int, repository_id: int) -> bool:
+        """Mark a command comment handled; False when it was handled before."""
+        ...
+
+    async def handled_commands(self, comment_ids: list[int]) -> set[int]:
+        """Which of these command comments were handled already."""
+        ...
+
+    async def commit(self) -> None: ...
+
+
+class SqlQueueStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def queued(self, repository_id: int) -> list[tuple[QueueEntry, int]]:
+        rows = await self.session.execute(
+            select(QueueEntry, PullRequest.number)
+            .join(PullRequest, QueueEntry.pull_request_id == PullRequest.id)
+            .where(
+                QueueEntry.repository_id == repository_id,
+                QueueEntry.state == QueueEntryState.QUEUED,
+            )
+            .order_by(QueueEntry.base_ref, QueueEntry.enqueued_at, QueueEntry.id)
+        )
+        return [(entry, number) for entry, number in rows.tuples()]
+
+    async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
+        found = await self.session.scalar(
+            select(
+                exists().where(
+                    WebhookDelivery.state == DeliveryState.RECEIVED,
+                    WebhookDelivery.repository_full_name == full_name,
+                    WebhookDelivery.received_at < before,
+                )
+            )
+        )
+        return bool(found)
+
+    async def add_notice(self, notice: Notice) -> None:
+        await notices.add(self.session, notice)
+
+    async def owed_unlabels(self, repository_id: int) -> set[int]:
+        found = await self.session.scalars(
+            select(Notice.number).where(
+                Notice.repository_id == repository_id,
+                Notice.kind == NoticeKind.REMOVE_LABEL,
+                Notice.sent_at.is_(None),
+            )
+        )
+        return set(found.all())
+
+    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+        try:
+            await commands.enqueue(
+                session=self.session, repository=repository, number=number, by=by, at=at
+            )
+        except commands.QueueError:
+            return False
+        return True
+
+    async def dequeue(
+        self, repository: Repository, number: int, *, reason: str, remove_label: str | None
+    ) -> bool:
+        try:
+            await commands.dequeue(
+                session=self.session,
+                repository=repository,
+                number=number,
+                reason=reason,
+                remove_label=remove_label,
+            )
+        except commands.QueueError:
+            return False
+        return True
+
+    async def leave_closed(self, repository: Repository, number: int, *, merged: bool) -> None:
+        await commands.leave_closed(
+            session=self.session, repository=repository, number=number, merged=merged
+        )
+
+    async def pending_notices(self, repository_id: int) -> list[Notice]:
+        found = await self.session.scalars(
+            select(Notice)
+            .where(Notice.repository_id == repository_id, Notice.sent_at.is_(None))
+            .order_by(Notice.id)
+        )
+        return list(found.all())
+
+    async def claim_command(self, comment_id: int, repository_id: int) -> bool:
+        return await insert_ignore(
+            self.session,
+            HandledCommand,
+            {"comment_id": comment_id, "repository_id": repository_id, "handled_at": utcnow()},
+            conflict=["comment_id"],
+        )
+
+    async def handled_commands(self, comment_ids: list[int]) -> set[int]:
+        if not comment_ids:
+            return set()
+        found = await self.session.scalars(
+            select(HandledCommand.comment_id).where(HandledCommand.comment_id.in_(comment_ids))
+        )
+        return set(found.all())
+
+    async def commit(self) -> None:
+        await self.session.commit()

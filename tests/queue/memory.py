@@ -1,0 +1,308 @@
+"""The queue engine's two Protocols in memory: GitHub and the store.
+
+`MemoryGitHub` answers from the fake GitHub's state with the fake's own semantics
+(`FakeGitHub.merge_state`, `update_branch`, `merge_pull`, ...: the same code the HTTP fake
+answers with, which tests/github checks against GitHub's OpenAPI description), without
+HTTP, JSON or a client in between. It records every call and can be told to fail some.
+
+`MemoryStore` keeps queue entries and notices as plain (transient) ORM objects.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from mergequeue.github import RateLimited, Unavailable
+from mergequeue.models import Notice, NoticeKind, QueueEntry, QueueEntryState, Repository
+from mergequeue.queue import notices
+from mergequeue.queue.commands import finish
+from mergequeue.queue.decide import Check, EntryStatus
+from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+from tests.fakegithub.state import ApiError, FakeGitHub
+
+BOT = "mergequeue[bot]"
+# Called before every call with its name; returns an exception to raise instead (a rate
+# limit, an outage), or None to go ahead.
+FaultHook = Callable[[str], BaseException | None]
+
+
+@dataclass
+class MemoryGitHub:
+    fake: FakeGitHub
+    full_name: str
+    calls: list[str] = field(default_factory=list)
+    fault: FaultHook | None = None
+    # GitHub answers the fake does not model: a fork's branch the App may not push to,
+    # a merge a repository rule refuses.
+    refuse_update: dict[int, tuple[int, str]] = field(default_factory=dict)
+    refuse_merge: dict[int, tuple[int, str]] = field(default_factory=dict)
+    # Called before GitHub merges (number, head sha), and after it did.
+    before_merge: Callable[[int, str], None] | None = None
+    on_merge: Callable[[int, str], None] | None = None
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if self.fault is not None:
+            error = self.fault(name)
+            if error is not None:
+                raise error
+
+    def count(self, name: str) -> int:
+        return self.calls.count(name)
+
+    async def pull(self, number: int) -> PullInfo | None:
+        self._call("pull")
+        pr = self.fake.repo(self.full_name).pulls.get(number)
+        if pr is None:
+            return None
+        mergeable, state, _ = self.fake.merge_state(full_name=self.full_name, number=number)
+        return PullInfo(
+            number=pr.number,
+            state=pr.state,
+            merged=pr.merged,
+            draft=pr.draft,
+            head_sha=pr.head_sha,
+            base_ref=pr.base_ref,
+            author=pr.user,
+            mergeable=mergeable,
+            mergeable_state=state,
+            labels=tuple(pr.labels),
+        )
+
+    async def checks(self, sha: str) -> tuple[Check, ...]:
+        self._call("checks")
+        runs, statuses = self.fake.latest_checks(full_name=self.full_name, sha=sha)
+        found = [Check(r.name, r.status, r.conclusion) for r in runs]
+        for st in statuses:
+            if st.state == "pending":
+                found.append(Check(st.context, "in_progress", None))
+            else:
+                conclusion = "success" if st.state == "success" else "failure"
+                found.append(Check(st.context, "completed", conclusion))
+        return tuple(found)
+
+    async def required_checks(self, branch: str) -> tuple[str, ...]:
+        self._call("required_checks")
+        return tuple(
+            sorted(self.fake.required_check_names(full_name=self.full_name, branch=branch))
+        )
+
+    async def behind_by(self, base: str, head_sha: str) -> int:
+        self._call("behind_by")
+        return self.fake.behind_by(full_name=self.full_name, base=base, head_sha=head_sha)
+
+    async def update_branch(self, number: int, expected_head_sha: str) -> None:
+        self._call("update_branch")
+        if number in self.refuse_update:
+            raise Refused(*self.refuse_update[number])
+        try:
+            self.fake.update_branch(
+                full_name=self.full_name, number=number, expected_head_sha=expected_head_sha
+            )
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def merge(self, number: int, sha: str, method: str) -> str:
+        self._call("merge")
+        if number in self.refuse_merge:
+            raise Refused(*self.refuse_merge[number])
+        if (
+            self.before_merge is not None
+            and self.fake.merge_state(full_name=self.full_name, number=number)[2] is None
+        ):
+            self.before_merge(number, sha)
+        try:
+            merged = self.fake.merge_pull(
+                full_name=self.full_name, number=number, sha=sha, method=method
+            )
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+        if self.on_merge is not None:
+            self.on_merge(number, sha)
+        return merged
+
+    async def comment(self, number: int, body: str) -> None:
+        self._call("comment")
+        self.fake.create_comment(
+            full_name=self.full_name,
+            number=number,
+            body=body,
+            author=BOT,
+            author_association="NONE",
+        )
+
+    async def remove_label(self, number: int, label: str) -> None:
+        self._call("remove_label")
+        try:
+            self.fake.remove_label(full_name=self.full_name, number=number, label=label)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise Refused(exc.status, exc.message) from None
+
+    async def role(self, username: str) -> Role:
+        self._call("role")
+        try:
+            _, role = self.fake.permission_of(full_name=self.full_name, username=username)
+        except ApiError:
+            return Role.NONE
+        return Role(role)
+
+    async def labelled_open_pulls(self, label: str) -> tuple[int, ...]:
+        self._call("labelled_open_pulls")
+        pulls = self.fake.repo(self.full_name).pulls.values()
+        return tuple(sorted(p.number for p in pulls if p.state == "open" and label in p.labels))
+
+    async def recent_comments(self, limit: int) -> tuple[CommandComment, ...]:
+        self._call("recent_comments")
+        mine = [c for c in self.fake.comments if c.repo == self.full_name][-limit:]
+        return tuple(
+            CommandComment(c.id, c.number, c.author, c.author_association, c.body, c.created_at)
+            for c in reversed(mine)
+        )
+
+    def budget(self) -> Budget | None:
+        return None
+
+
+def rate_limited(now: float) -> RateLimited:
+    return RateLimited(retry_at=now + 60, kind="secondary", status=403, message="secondary limit")
+
+
+def unavailable() -> Unavailable:
+    return Unavailable(502, "Server Error")
+
+
+@dataclass
+class MemoryStore:
+    """The queue's rows in memory. `pulls` is what webhooks told about each pull request
+    (its base branch and whether it is open), as the database's pull_requests table."""
+
+    repository: Repository
+    pulls: dict[int, tuple[str, bool]] = field(default_factory=dict)
+    entries: list[QueueEntry] = field(default_factory=list)
+    numbers: dict[int, int] = field(default_factory=dict)
+    notices: list[Notice] = field(default_factory=list)
+    # Stored deliveries not yet applied: (repository full name, received at).
+    inbox: list[tuple[str, datetime]] = field(default_factory=list)
+    clock: Callable[[], datetime] | None = None
+    handled: set[int] = field(default_factory=set)
+    commits: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def _now(self) -> datetime:
+        assert self.clock is not None, "MemoryStore needs a clock to create entries"
+        return self.clock()
+
+    def live(self, number: int) -> QueueEntry | None:
+        for entry in self.entries:
+            if self.numbers[entry.id] == number and entry.state == QueueEntryState.QUEUED:
+                return entry
+        return None
+
+    def stays(self, number: int) -> list[QueueEntry]:
+        return [e for e in self.entries if self.numbers[e.id] == number]
+
+    async def queued(self, repository_id: int) -> list[tuple[QueueEntry, int]]:
+        live = [
+            e
+            for e in self.entries
+            if e.repository_id == repository_id and e.state == QueueEntryState.QUEUED
+        ]
+        live.sort(key=lambda e: (e.base_ref, e.enqueued_at, e.id))
+        return [(e, self.numbers[e.id]) for e in live]
+
+    async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
+        return any(name == full_name and at < before for name, at in self.inbox)
+
+    async def add_notice(self, notice: Notice) -> None:
+        if any(n.key == notice.key for n in self.notices):
+            return
+        notice.id = next(self._ids)
+        self.notices.append(notice)
+
+    async def owed_unlabels(self, repository_id: int) -> set[int]:
+        return {
+            n.number
+            for n in self.notices
+            if n.repository_id == repository_id
+            and n.kind == NoticeKind.REMOVE_LABEL
+            and n.sent_at is None
+        }
+
+    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+        base_ref, is_open = self.pulls.get(number, (repository.default_branch, True))
+        if not is_open or self.live(number) is not None:
+            return False
+        entry = QueueEntry(
+            id=next(self._ids),
+            repository_id=repository.id,
+            pull_request_id=number,
+            base_ref=base_ref,
+            state=QueueEntryState.QUEUED,
+            status=EntryStatus.WAITING,
+            enqueued_by=by,
+            enqueued_at=at,
+            status_changed_at=self._now(),
+            waited_seconds=0.0,
+        )
+        self.entries.append(entry)
+        self.numbers[entry.id] = number
+        return True
+
+    async def dequeue(
+        self, repository: Repository, number: int, *, reason: str, remove_label: str | None
+    ) -> bool:
+        entry = self.live(number)
+        if entry is None:
+            return False
+        finish(entry, QueueEntryState.DEQUEUED, reason)
+        for notice in notices.for_dequeue(
+            entry_id=entry.id,
+            repository_id=repository.id,
+            number=number,
+            comment_body=None,
+            label=remove_label,
+        ):
+            await self.add_notice(notice)
+        return True
+
+    async def leave_closed(self, repository: Repository, number: int, *, merged: bool) -> None:
+        entry = self.live(number)
+        if entry is not None:
+            finish(
+                entry,
+                QueueEntryState.MERGED if merged else QueueEntryState.DEQUEUED,
+                "merged_outside_queue" if merged else "closed",
+            )
+
+    async def pending_notices(self, repository_id: int) -> list[Notice]:
+        return [n for n in self.notices if n.repository_id == repository_id and n.sent_at is None]
+
+    async def claim_command(self, comment_id: int, repository_id: int) -> bool:
+        if comment_id in self.handled:
+            return False
+        self.handled.add(comment_id)
+        return True
+
+    async def handled_commands(self, comment_ids: list[int]) -> set[int]:
+        return self.handled & set(comment_ids)
+
+    async def commit(self) -> None:
+        self.commits += 1
+
+
+@dataclass
+class RecordedEvents:
+    """`QueueEvents` that keep what happened, for assertions."""
+
+    merges: list[tuple[str, float]] = field(default_factory=list)
+    dequeues: list[tuple[str, str]] = field(default_factory=list)
+
+    def merged(self, full_name: str, seconds_in_queue: float) -> None:
+        self.merges.append((full_name, seconds_in_queue))
+
+    def dequeued(self, full_name: str, reason: str) -> None:
+        self.dequeues.append((full_name, reason))
