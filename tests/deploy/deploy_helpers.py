@@ -115,7 +115,10 @@ def everything(metrics_env: dict[str, str]) -> dict[str, Any]:
                 "tls": [{"hosts": ["mq.example.org"], "secretName": "mq-tls"}],
             },
         },
-        "worker": {"readinessProbe": {"enabled": True}, "podDisruptionBudget": {"maxUnavailable": "50%"}},
+        "worker": {
+            "readinessProbe": {"enabled": True},
+            "podDisruptionBudget": {"maxUnavailable": "50%"},
+        },
         "metrics": {
             "basicAuth": {"enabled": True, **BASIC_AUTH},
             "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
@@ -123,16 +126,34 @@ def everything(metrics_env: dict[str, str]) -> dict[str, Any]:
                 "enabled": True,
                 "runbookBaseUrl": "https://git.example.com/ops/mergequeue/blob/main/docs/runbook.md",
                 "rules": {"MergequeueHighErrorRatio": {"threshold": 0.02}},
-                "extraRules": [{"record": "mergequeue:merges:rate1h", "expr": "sum(rate(mergequeue_merges_total[1h]))"}],
+                "extraRules": [
+                    {
+                        "record": "mergequeue:merges:rate1h",
+                        "expr": "sum(rate(mergequeue_merges_total[1h]))",
+                    }
+                ],
             },
             "grafanaDashboard": {"enabled": True},
         },
         "networkPolicy": {
             "enabled": True,
-            "web": {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]},
+            "web": {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                        }
+                    }
+                ]
+            },
             "egress": {
                 "database": {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
-                "extra": [{"to": [{"ipBlock": {"cidr": "10.30.0.5/32"}}], "ports": [{"protocol": "TCP", "port": 3128}]}],
+                "extra": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "10.30.0.5/32"}}],
+                        "ports": [{"protocol": "TCP", "port": 3128}],
+                    }
+                ],
             },
         },
     }

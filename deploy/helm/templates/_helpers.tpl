@@ -342,3 +342,13 @@ directory when PROMETHEUS_MULTIPROC_DIR is set. (list <effective env> <extra vol
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* A Deployment strategy. Helm merges the user's map into the default, so `type: Recreate`
+arrives with the default's rollingUpdate, which Kubernetes refuses: drop it then. */}}
+{{- define "mergequeue.strategy" -}}
+{{- if eq (toString .type) "Recreate" }}
+{{- toYaml (omit . "rollingUpdate") }}
+{{- else if . }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
