@@ -236,7 +236,7 @@ and booleans the app would refuse at start.
 {{- end }}
 
 {{/*
-Where the web process serves metrics, from its effective environment (CONTRACT.md 4.3):
+Where the web process serves metrics, from its effective environment (docs/operations.md 4.3):
 WEB_PROMETHEUS_PORT set -> /metrics on that port (named containerPort "metrics");
 else SERVE_PROMETHEUS_ENDPOINT true -> /debug/metrics on the main port; else nowhere ({}).
 */}}
