@@ -32,16 +32,19 @@ RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /tmp/dis
     && pip --python /opt/venv/bin/python check
 
 FROM python:${PYTHON_VERSION}-slim
+# The OCI labels: pass --build-arg REVISION=$(git rev-parse HEAD) --build-arg
+# CREATED=$(date -u +%FT%TZ) --build-arg SOURCE=<repository URL> when building a release.
 ARG VERSION=0.1.0
 ARG REVISION=""
 ARG CREATED=""
+ARG SOURCE=""
 LABEL org.opencontainers.image.title="mergequeue" \
       org.opencontainers.image.description="A self-hosted GitHub merge queue: FastAPI web service and arq worker." \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
-      org.opencontainers.image.licenses="Apache-2.0" \
-      org.opencontainers.image.documentation="docs/operations.md"
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="Apache-2.0"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1

@@ -359,3 +359,12 @@ def test_every_alert_links_to_its_runbook_section(helm: Helm) -> None:
         url = rule["annotations"]["runbook_url"]
         assert url == f"{base}#{rule['alert'].lower()}"
         assert url.split("#")[1] in anchors, f"docs/runbook.md has no section for {rule['alert']}"
+
+
+def test_install_notes_give_the_webhook_url_and_what_the_ingress_routes(helm: Helm) -> None:
+    values = ingress(hosts=[{"host": "mq.example.org"}], tls=[{"hosts": ["mq.example.org"]}])
+    notes = helm.notes(values)
+    assert "GitHub App webhook URL: https://mq.example.org/api/webhook" in notes
+    assert "The Ingress routes: /api/webhook (never /debug/*)." in notes
+    notes = helm.notes(ingress(paths={"webhook": False, "graphql": True}))
+    assert "webhook URL" not in notes and "routes: /graphql (never" in notes
