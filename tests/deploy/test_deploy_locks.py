@@ -7,7 +7,6 @@ import re
 import subprocess
 import time
 import tomllib
-from pathlib import Path
 
 import pytest
 from deploy_helpers import REPO
@@ -136,7 +135,7 @@ def test_scripts_venv_installs_the_lock_with_hashes_and_is_quick_when_nothing_ch
     assert time.monotonic() - started < 2
 
 
-def test_installed_versions_are_the_dev_lock(tmp_path: Path) -> None:
+def test_installed_versions_are_the_dev_lock() -> None:
     from importlib import metadata
 
     for name, (version, _) in pins("dev.txt").items():
