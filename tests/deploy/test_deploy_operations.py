@@ -368,3 +368,13 @@ def test_install_notes_give_the_webhook_url_and_what_the_ingress_routes(helm: He
     assert "The Ingress routes: /api/webhook (never /debug/*)." in notes
     notes = helm.notes(ingress(paths={"webhook": False, "graphql": True}))
     assert "webhook URL" not in notes and "routes: /graphql (never" in notes
+
+
+def test_uvicorn_reads_forwarded_allow_ips_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What web.forwardedAllowIps relies on: uvicorn's default for --forwarded-allow-ips.
+    import uvicorn
+
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", "10.0.0.0/8")
+    assert uvicorn.Config("api.main:app").forwarded_allow_ips == "10.0.0.0/8"
