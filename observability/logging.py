@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -19,6 +20,17 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "asctime",
     "taskName",
 }
+
+
+# Extras that only decorate a terminal: uvicorn passes `color_message`, the message with ANSI
+# colour codes, for its own formatter. JSON lines keep the plain `message`.
+_TERMINAL_ONLY = frozenset({"color_message"})
+# ANSI escape sequences (colours, cursor moves) anywhere else in a record's strings.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def _plain(text: str) -> str:
+    return _ANSI.sub("", text) if "\x1b" in text else text
 
 
 class _ContextFilter(logging.Filter):
@@ -35,11 +47,16 @@ class JsonFormatter(logging.Formatter):
             + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": _plain(record.getMessage()),
         }
         for key, value in vars(record).items():
-            if key not in _STANDARD and value is not None:
-                entry[key] = value if isinstance(value, str | int | float | bool) else str(value)
+            if key not in _STANDARD and key not in _TERMINAL_ONLY and value is not None:
+                if isinstance(value, str):
+                    entry[key] = _plain(value)
+                else:
+                    entry[key] = (
+                        value if isinstance(value, int | float | bool) else _plain(str(value))
+                    )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)

@@ -38,7 +38,7 @@ SECRET_VALUES = {
 }
 BASIC_AUTH = {"username": "scraper-user-42aa", "password": "metrics-pass-6d6d6d"}
 
-# CONTRACT.md section 5, character for character.
+# The snippet of docs/operations.md ("Helm chart"), character for character.
 CONTRACT_SNIPPET = """\
 common:
   env:
@@ -82,6 +82,85 @@ SCENARIOS: dict[str, dict[str, Any] | str] = {
         },
     },
 }
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+def everything(metrics_env: dict[str, str]) -> dict[str, Any]:
+    """Every optional object of the chart switched on."""
+    return {
+        "image": {"repository": "registry.example.com/mergequeue", "digest": DIGEST},
+        "imagePullSecrets": [{"name": "regcred"}],
+        "common": {"env": [metrics_env, {"name": "ENABLE_DB_METRICS", "value": "true"}]},
+        "secrets": SECRET_VALUES,
+        "web": {
+            "workers": 2,
+            "forwardedAllowIps": "10.0.0.0/8",
+            "autoscaling": {"enabled": True, "targetMemoryUtilizationPercentage": 80},
+            "podDisruptionBudget": {"maxUnavailable": None, "minAvailable": 1},
+            "topologySpreadConstraints": [
+                {
+                    "maxSkew": 1,
+                    "topologyKey": "kubernetes.io/hostname",
+                    "whenUnsatisfiable": "ScheduleAnyway",
+                    "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "web"}},
+                }
+            ],
+            "ingress": {
+                "enabled": True,
+                "className": "nginx",
+                "annotations": {"cert-manager.io/cluster-issuer": "letsencrypt"},
+                "hosts": [{"host": "mq.example.org"}],
+                "paths": {"api": True, "graphql": True, "docs": True, "dashboard": True},
+                "extraPaths": [{"path": "/static", "pathType": "Prefix"}],
+                "tls": [{"hosts": ["mq.example.org"], "secretName": "mq-tls"}],
+            },
+        },
+        "worker": {
+            "readinessProbe": {"enabled": True},
+            "podDisruptionBudget": {"maxUnavailable": "50%"},
+        },
+        "metrics": {
+            "basicAuth": {"enabled": True, **BASIC_AUTH},
+            "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+            "prometheusRule": {
+                "enabled": True,
+                "runbookBaseUrl": "https://git.example.com/ops/mergequeue/blob/main/docs/runbook.md",
+                "rules": {"MergequeueHighErrorRatio": {"threshold": 0.02}},
+                "extraRules": [
+                    {
+                        "record": "mergequeue:merges:rate1h",
+                        "expr": "sum(rate(mergequeue_merges_total[1h]))",
+                    }
+                ],
+            },
+            "grafanaDashboard": {"enabled": True},
+        },
+        "networkPolicy": {
+            "enabled": True,
+            "web": {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}
+                        }
+                    }
+                ]
+            },
+            "egress": {
+                "database": {"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]},
+                "extra": [
+                    {
+                        "to": [{"ipBlock": {"cidr": "10.30.0.5/32"}}],
+                        "ports": [{"protocol": "TCP", "port": 3128}],
+                    }
+                ],
+            },
+        },
+    }
+
+
+SCENARIOS["everything"] = everything({"name": "SERVE_PROMETHEUS_ENDPOINT", "value": "true"})
+SCENARIOS["everything-separate-port"] = everything({"name": "WEB_PROMETHEUS_PORT", "value": "9100"})
 
 
 def require_tool(path_or_name: str | Path) -> str:

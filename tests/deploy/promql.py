@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "helm" / "dashboards" / "mergequeue.json"
 ALERTS = REPO / "deploy" / "helm" / "files" / "alerts.yaml"
 
-# The metrics the app exposes, with their labels (CONTRACT.md 4, observability/metrics.py).
+# The metrics the app exposes, with their labels (docs/operations.md, observability/metrics.py).
 # Histograms are exposed as <name>_bucket (plus le), <name>_sum and <name>_count.
 COUNTERS_AND_GAUGES: dict[str, set[str]] = {
     "flask_http_request_total": {"method", "status"},
@@ -37,6 +37,13 @@ COUNTERS_AND_GAUGES: dict[str, set[str]] = {
     "mergequeue_webhook_inbox_pending": {"state"},
     "up": set(),
 }
+# prometheus_client's process collector (default registry, single-process mode): the
+# dashboard's CPU, memory and restart panels.
+PROCESS_METRICS: dict[str, set[str]] = {
+    "process_cpu_seconds_total": set(),
+    "process_resident_memory_bytes": set(),
+    "process_start_time_seconds": set(),
+}
 HISTOGRAMS: dict[str, set[str]] = {
     "flask_http_request_duration_seconds": {"method", "path", "status"},
     "github_api_call_latency": {"method", "endpoint", "status"},
@@ -51,7 +58,7 @@ TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "service", 
 
 def known_series() -> dict[str, set[str]]:
     """Every series name an expression may use, with the labels it carries."""
-    series = dict(COUNTERS_AND_GAUGES)
+    series = dict(COUNTERS_AND_GAUGES) | PROCESS_METRICS
     for name, labels in HISTOGRAMS.items():
         series[f"{name}_bucket"] = labels | {"le"}
         series[f"{name}_sum"] = labels
@@ -115,6 +122,8 @@ _GRAFANA_VARIABLES = {
     "$__range": "1h",
     "${namespace}": ".*",
     "$namespace": ".*",
+    "${repository}": ".*",
+    "$repository": ".*",
 }
 
 

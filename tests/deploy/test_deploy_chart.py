@@ -1,4 +1,5 @@
-"""The Helm chart (deploy/helm) keeps CONTRACT.md section 5: rendered with a real helm v3."""
+"""The Helm chart (deploy/helm) keeps the operator contract (docs/operations.md): rendered with
+a real helm v3."""
 
 from __future__ import annotations
 
@@ -371,9 +372,7 @@ def test_ingress_routes_to_the_web_service(helm: Helm) -> None:
                 "ingress": {
                     "enabled": True,
                     "className": "nginx",
-                    "hosts": [
-                        {"host": "mq.example.org", "paths": [{"path": "/", "pathType": "Prefix"}]}
-                    ],
+                    "hosts": [{"host": "mq.example.org"}],
                 }
             }
         }

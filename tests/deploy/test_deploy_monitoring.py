@@ -230,3 +230,31 @@ def test_metric_catalogue_matches_what_the_app_defines() -> None:
         assert kind in {"Counter", "Gauge"} and defined_labels == labels, name
         if kind == "Counter":
             assert name.endswith("_total"), name
+
+
+def test_dashboard_filters_queues_by_a_repository_variable() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    repository = variables["repository"]
+    assert repository["query"]["query"] == "label_values(mergequeue_queue_depth, repository)"
+    assert repository["includeAll"] and repository["multi"]
+    per_repository = [e for e in dashboard_expressions() if "by (repository" in e]
+    assert per_repository
+    for expr in per_repository:
+        assert 'repository=~"$repository"' in expr, expr
+
+
+def test_dashboard_shows_process_cpu_memory_and_restarts() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    by_title = {p["title"]: p for p in dashboard["panels"]}
+    used = {
+        title: set().union(*(metric_names(t["expr"]) for t in by_title[title]["targets"]))
+        for title in ("CPU per process", "Resident memory per process", "Restarts (1h)")
+    }
+    assert used == {
+        "CPU per process": {"process_cpu_seconds_total"},
+        "Resident memory per process": {"process_resident_memory_bytes"},
+        "Restarts (1h)": {"process_start_time_seconds"},
+    }
+    assert "rate(" in by_title["CPU per process"]["targets"][0]["expr"]
+    assert "changes(" in by_title["Restarts (1h)"]["targets"][0]["expr"]

@@ -56,8 +56,47 @@ app.kubernetes.io/component: {{ index . 1 }}
 app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 
+{{/* repository@digest when image.digest is set (the digest wins over the tag), else
+repository:tag (tag defaulting to the chart's appVersion). */}}
 {{- define "mergequeue.image" -}}
+{{- with .Values.image.digest }}
+{{- if not (regexMatch "^sha256:[0-9a-f]{64}$" .) }}
+{{- fail (printf "image.digest must look like sha256:<64 hex digits>, got %q" .) }}
+{{- end }}
+{{- printf "%s@%s" $.Values.image.repository . }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/* (list $ "web") -> a PodDisruptionBudget for one component, when enabled. */}}
+{{- define "mergequeue.pdb" -}}
+{{- $root := index . 0 }}
+{{- $component := index . 1 }}
+{{- $pdb := (index $root.Values $component).podDisruptionBudget }}
+{{- if $pdb.enabled }}
+{{- if and (kindIs "invalid" $pdb.maxUnavailable) (kindIs "invalid" $pdb.minAvailable) }}
+{{- fail (printf "%s.podDisruptionBudget: set maxUnavailable or minAvailable" $component) }}
+{{- end }}
+{{- if and (not (kindIs "invalid" $pdb.maxUnavailable)) (not (kindIs "invalid" $pdb.minAvailable)) }}
+{{- fail (printf "%s.podDisruptionBudget: set only one of maxUnavailable and minAvailable (the other null)" $component) }}
+{{- end }}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "mergequeue.componentName" (list $root $component) }}
+  labels:
+    {{- include "mergequeue.componentLabels" (list $root $component) | nindent 4 }}
+spec:
+  {{- if kindIs "invalid" $pdb.maxUnavailable }}
+  minAvailable: {{ $pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ $pdb.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "mergequeue.componentSelectorLabels" (list $root $component) | nindent 6 }}
+{{- end }}
 {{- end }}
 
 {{- define "mergequeue.serviceAccountName" -}}
@@ -187,6 +226,9 @@ and booleans the app would refuse at start.
 {{/* The web environment: common.env, then chart defaults, then web.env. */}}
 {{- define "mergequeue.web.env" -}}
 {{- $chartEnv := list }}
+{{- with .Values.web.forwardedAllowIps }}
+{{- $chartEnv = append $chartEnv (dict "name" "FORWARDED_ALLOW_IPS" "value" .) }}
+{{- end }}
 {{- if gt (int .Values.web.workers) 1 }}
 {{- $chartEnv = append $chartEnv (dict "name" "PROMETHEUS_MULTIPROC_DIR" "value" "/var/run/mergequeue/prometheus") }}
 {{- end }}
@@ -194,7 +236,7 @@ and booleans the app would refuse at start.
 {{- end }}
 
 {{/*
-Where the web process serves metrics, from its effective environment (CONTRACT.md 4.3):
+Where the web process serves metrics, from its effective environment (docs/operations.md 4.3):
 WEB_PROMETHEUS_PORT set -> /metrics on that port (named containerPort "metrics");
 else SERVE_PROMETHEUS_ENDPOINT true -> /debug/metrics on the main port; else nowhere ({}).
 */}}
@@ -298,5 +340,15 @@ directory when PROMETHEUS_MULTIPROC_DIR is set. (list <effective env> <extra vol
 {{- end }}
 {{- with index . 1 }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* A Deployment strategy. Helm merges the user's map into the default, so `type: Recreate`
+arrives with the default's rollingUpdate, which Kubernetes refuses: drop it then. */}}
+{{- define "mergequeue.strategy" -}}
+{{- if eq (toString .type) "Recreate" }}
+{{- toYaml (omit . "rollingUpdate") }}
+{{- else if . }}
+{{- toYaml . }}
 {{- end }}
 {{- end }}
