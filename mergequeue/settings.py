@@ -1,4 +1,4 @@
-"""The one settings object: every environment variable of CONTRACT.md section 2.
+"""The one settings object: every environment variable of docs/operations.md section 2.
 
 Built once by each process's entry point (`api.main`, `jobs`, `migrations/env.py`) and
 passed explicitly from there. Nothing else reads the environment.

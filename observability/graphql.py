@@ -3,7 +3,7 @@
 Operation names come from clients, so only a bounded set becomes label values: a name
 is kept if it is a well-formed GraphQL name of at most 64 characters and one of the
 first `max_names` distinct names this process has seen. Anything else, and anonymous
-operations, share the value `other` (CONTRACT.md 4.1). With `uvicorn --workers N` each
+operations, share the value `other` (docs/operations.md 4.1). With `uvicorn --workers N` each
 process keeps its own set, so the bound is `max_names` per process.
 """
 

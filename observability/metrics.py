@@ -1,4 +1,4 @@
-"""Every metric object of mergequeue (CONTRACT.md section 4).
+"""Every metric object of mergequeue (docs/operations.md section 4).
 
 The Flask-era names are kept exactly; the rest use the `mergequeue_`/`arq_` prefixes.
 Metric objects live in prometheus_client's default registry, the only global state the

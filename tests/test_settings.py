@@ -1,4 +1,4 @@
-"""CONTRACT.md 2: every variable, its default, and one clear error for bad values."""
+"""docs/operations.md 2: every variable, its default, and one clear error for bad values."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """`POST /api/webhook`: GitHub's deliveries, verified and stored before the answer.
 
-Answers (CONTRACT.md 3): 202 stored; 200 ping or an already-seen delivery id; 401 bad or
+Answers (docs/operations.md 3): 202 stored; 200 ping or an already-seen delivery id; 401 bad or
 missing signature; 400 malformed; 413 over 25 MiB; 503 no secret configured or database
 unavailable. A 503 makes GitHub show the failure so the delivery can be redelivered.
 """

@@ -1,4 +1,4 @@
-"""Issue 5: every PromQL expression of the Grafana dashboard and the alert rules, checked
+"""Every PromQL expression of the Grafana dashboard and the alert rules, checked
 against a real Prometheus server that scraped the real web and worker processes.
 
 Each expression must parse and evaluate, and name only metrics Prometheus has really

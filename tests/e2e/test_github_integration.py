@@ -1,4 +1,4 @@
-"""Issue 3: the worker calls GitHub as an App, instrumented, and waits out rate limits."""
+"""The worker calls GitHub as an App, instrumented, and waits out rate limits."""
 
 from __future__ import annotations
 

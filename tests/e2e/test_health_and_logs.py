@@ -1,4 +1,4 @@
-"""CONTRACT.md 3 (health) and issue 2's logging promises, on the real web process."""
+"""docs/operations.md 3 (health) and the logging promises, on the real web process."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 4: the merge queue, end to end: real web and worker against the fake GitHub."""
+"""The merge queue, end to end: real web and worker against the fake GitHub."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT.md 2 and 4.3 (issue 6): where metrics are served, to whom, and at what cost.
+"""docs/operations.md 2 and 4.3: where metrics are served, to whom, and at what cost.
 
 A separate port, basic auth, the /debug network allowlist, `uvicorn --workers N` in
 multiprocess mode, OpenMetrics with exemplars, and exposition kept off the event loop:

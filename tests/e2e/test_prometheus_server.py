@@ -1,4 +1,4 @@
-"""CONTRACT.md 4 (issue 6): a real Prometheus server scrapes web and worker.
+"""docs/operations.md 4: a real Prometheus server scrapes web and worker.
 
 What an operator's Prometheus sees, read back through its HTTP API: targets up, the
 contract's series and labels, request-id exemplars (Prometheus negotiates OpenMetrics),

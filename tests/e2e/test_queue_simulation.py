@@ -1,4 +1,4 @@
-"""Issue 4: a randomized simulation of the whole system against the fake GitHub.
+"""A randomized simulation of the whole system against the fake GitHub.
 
 Many pull requests, random check outcomes, a base branch that keeps moving, and webhooks
 that GitHub drops or sends twice. Whatever happens, the invariants hold:

@@ -1,4 +1,4 @@
-"""CONTRACT.md 1: a bad or missing value stops a process at start with one clear line."""
+"""docs/operations.md 1: a bad or missing value stops a process at start with one clear line."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT.md 3 and 4: the web process's Prometheus endpoint and the Flask-era metrics."""
+"""docs/operations.md 3 and 4: the web process's Prometheus endpoint and the Flask-era metrics."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 3 / CONTRACT.md 3: the webhook inbox on the real web and worker processes."""
+"""docs/operations.md 3: the webhook inbox on the real web and worker processes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 3: the worker turns stored deliveries into state, exactly once in effect."""
+"""The worker turns stored deliveries into state, exactly once in effect."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CONTRACT.md 1 and 4.3: the worker process and its metrics listener."""
+"""docs/operations.md 1 and 4.3: the worker process and its metrics listener."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Who may command the queue (issue 13, defect 4), and what a refused command does."""
+"""Who may command the queue, and what a refused command does."""
 
 from __future__ import annotations
 

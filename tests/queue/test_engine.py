@@ -1,4 +1,4 @@
-"""The queue engine in process (issue 13's defects): the real engine, executor and store
+"""The queue engine in process: the real engine, executor and store
 rules against the in-memory GitHub with a simulated clock."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reconciliation finds what missed webhooks should have queued (issue 13, defect 11), and
+"""Reconciliation finds what missed webhooks should have queued, and
 paces its re-reads by need."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The queue engine under a randomized simulation (issue 13).
+"""The queue engine under a randomized simulation.
 
 Each seed builds a repository (classic protection, a ruleset, or nothing required), a few
 pull requests (some fail CI, some are forks the App may not update, some GitHub refuses to

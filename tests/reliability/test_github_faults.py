@@ -1,4 +1,4 @@
-"""Issue 8: GitHub failing while a pull request is at the head of the queue.
+"""GitHub failing while a pull request is at the head of the queue.
 
 A burst of 502s, a call that never answers and a secondary rate limit: the queue defers
 (arq retries), merges by itself once GitHub answers again, and never on a check result

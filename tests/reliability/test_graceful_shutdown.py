@@ -1,4 +1,4 @@
-"""Issue 8: SIGTERM (what Kubernetes sends first) lets in-flight work finish.
+"""SIGTERM (what Kubernetes sends first) lets in-flight work finish.
 
 The work is held half-way by a PostgreSQL table lock taken from outside, so the signal
 provably arrives while it is running; the lock is released after the signal.

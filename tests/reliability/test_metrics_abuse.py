@@ -1,4 +1,4 @@
-"""Issue 8: clients cannot grow the metrics' series, nor read them without credentials.
+"""Clients cannot grow the metrics' series, nor read them without credentials.
 
 The 100,000 requests come from `wrk` (C, on loopback) with random_requests.lua: random
 methods (standard and invented) to random URLs, some matching routes with random

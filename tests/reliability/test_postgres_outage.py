@@ -1,4 +1,4 @@
-"""Issue 8: PostgreSQL stopped and started again under real web and worker processes.
+"""PostgreSQL stopped and started again under real web and worker processes.
 
 While it is down, webhooks answer 503 (GitHub shows the failure and the delivery can be
 redelivered), /readyz answers 503, and neither process exits. When it is back, the same

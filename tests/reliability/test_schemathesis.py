@@ -1,4 +1,4 @@
-"""Issue 8: schemathesis against the running web process, REST and GraphQL.
+"""Schemathesis against the running web process, REST and GraphQL.
 
 REST: generated from the app's own `/openapi.json` with a valid bearer token, against a
 seeded repository (so 200s, 404s, 409s and 422s are all reached); every answer must be

@@ -1,4 +1,4 @@
-"""Issue 8: a bounded soak: mixed webhook, REST and GraphQL traffic while the worker merges.
+"""A bounded soak: mixed webhook, REST and GraphQL traffic while the worker merges.
 
 CI runs the smoke length (MQ_SOAK_SECONDS, default 60); run it longer by hand, e.g.
 `MQ_SOAK_SECONDS=900 .venv/bin/pytest tests/reliability/test_soak.py -s`.

@@ -1,8 +1,8 @@
-"""Issue 8: bad input at the webhook endpoint gets the documented answer, never a 5xx.
+"""Bad input at the webhook endpoint gets the documented answer, never a 5xx.
 
 A seeded generator (rerun a failure with MQ_FUZZ_SEED=<seed>) sends a few hundred
 deliveries mixing valid ones with random headers, wrong signatures, replays, truncated,
-non-UTF-8, non-object and deeply nested bodies. Every answer must be one CONTRACT.md 3
+non-UTF-8, non-object and deeply nested bodies. Every answer must be one docs/operations.md 3
 documents for that input, and exactly the deliveries answered 202 end up stored.
 That a replayed delivery is also processed only once is shown by
 tests/e2e/test_webhook_processing.py::test_redelivery_is_200_and_processed_once.

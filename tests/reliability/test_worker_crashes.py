@@ -1,4 +1,4 @@
-"""Issue 8: faults in the middle of the worker's most delicate work, and a long Redis outage.
+"""Faults in the middle of the worker's most delicate work, and a long Redis outage.
 
 - SIGKILL while the merge call is in flight: GitHub merges, the worker never hears back.
   The restarted worker must record the merge once and never merge twice.
