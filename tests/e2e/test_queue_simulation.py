@@ -24,9 +24,11 @@ from tests.support import webhooks
 from tests.support.db import rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.processes import QUICK_RECONCILIATION
-from tests.support.scenario import Scenario
+from tests.support.scenario import Scenario, wait_for
 
 PULL_REQUESTS = 8
+ROUNDS = 2
+PERMISSION = "/repos/{owner}/{repo}/collaborators/{username}/permission"
 PASS_RATE = 0.7
 DROP_RATE = 0.25
 DUPLICATE_RATE = 0.25
@@ -128,3 +130,53 @@ def test_randomized_queue_keeps_its_invariants(
         f"seed {seed}: merged {len(merges)}/{PULL_REQUESTS}, dropped {sim.dropped} "
         f"and duplicated {sim.duplicated} webhooks"
     )
+
+
+def test_first_in_first_out_holds_across_two_web_processes_and_three_workers(
+    start_web: StartWeb,
+    start_worker: StartWorker,
+    postgres_url: str,
+    redis_url: str,
+    fake_github: FakeGitHubServer,  # noqa: F811
+) -> None:
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url, **fake_github.app_env()}
+    webs = [start_web(GITHUB_WEBHOOK_SECRET=webhooks.SECRET, **env) for _ in range(2)]
+    for _ in range(3):
+        start_worker(**env)
+    sims = [Scenario(fake_github, web.url) for web in webs]
+    sims[0].setup(required=("ci",), strict=True)
+    sims[0].fake.control(
+        "set_permission", full_name=sims[0].full_name, username="alice", role_name="write"
+    )
+    merged: list[int] = []
+    for _ in range(ROUNDS):
+        # Two green pull requests, up to date with main: whichever is at the head merges
+        # at once, so only the order of receipt decides which goes first.
+        first, second = sims[0].open_pull(), sims[0].open_pull()
+        green = {sims[0].head(first), sims[0].head(second)}
+        for sha in green:
+            sims[0].report(sha, "ci", "success", deliver=False)
+        # The first request is a collaborator's command, whose permission GitHub is slow to
+        # tell: its delivery is stored first but applied last. The second is a label, sent
+        # to the other web process once the first was answered.
+        sims[0].fake.control("delay", seconds=1.5, route=PERMISSION, method="GET", times=1)
+        sims[0].comment(first, "/mergequeue merge", author="alice", association="COLLABORATOR")
+        sims[1].add_label(second)
+
+        def merged_keeping_ci_green(
+            pair: tuple[int, int] = (first, second), green: set[str] = green
+        ) -> bool:
+            for number in pair:
+                pull = sims[0].pull(number)
+                if pull["state"] == "open" and pull["head"]["sha"] not in green:
+                    green.add(pull["head"]["sha"])  # the queue updated it: CI runs, green
+                    sims[0].report(pull["head"]["sha"], "ci", "success")
+            return all(sims[0].merged(n) for n in pair)
+
+        wait_for(merged_keeping_ci_green, timeout=30, what="both merged")
+        merged += [
+            int(c["path"].rsplit("/", 2)[-2])
+            for c in fake_github.calls("/repos/{owner}/{repo}/pulls/{pull_number}/merge", "PUT")
+            if c["status"] == 200 and int(c["path"].rsplit("/", 2)[-2]) in (first, second)
+        ]
+        assert merged[-2:] == [first, second]
