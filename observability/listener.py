@@ -8,10 +8,12 @@ has no authentication, hence this small server of our own.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
@@ -24,6 +26,8 @@ from observability.exposition import (
 
 log = logging.getLogger("mergequeue.metrics")
 
+# Served without credentials when the process gives a health report (the worker).
+HEALTH_PATH = "/healthz"
 # Connections served at once, each by its own thread; more are answered 503 and closed
 # at once, without a thread. Prometheus holds one per target.
 MAX_CONNECTIONS = 32
@@ -151,6 +155,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
     credentials: ClassVar[tuple[str, str] | None] = None
     renderer: ClassVar[Renderer]
+    health: ClassVar[Callable[[], tuple[int, dict[str, Any]]] | None] = None
     server: _Server
 
     def handle_one_request(self) -> None:
@@ -172,10 +177,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, *, with_body: bool) -> None:
         path = self.path.split("?", 1)[0]
+        settings = self.server_settings()
+        if path == HEALTH_PATH and settings.health is not None:
+            # Liveness, like the web's /healthz: no credentials, nothing stored revealed.
+            status, report = settings.health()
+            self._plain(status, json.dumps(report).encode(), with_body, "application/json")
+            return
         if path != LISTENER_METRICS_PATH:
             self._plain(404, b"Not Found\n", with_body)
             return
-        settings = self.server_settings()
         if not basic_auth_ok(self.headers.get("Authorization"), settings.credentials):
             self._plain(401, b"Unauthorized\n", with_body, challenge=True)
             return
@@ -195,9 +205,17 @@ class _Handler(BaseHTTPRequestHandler):
     def server_settings(self) -> type[_Handler]:
         return type(self)
 
-    def _plain(self, status: int, body: bytes, with_body: bool, challenge: bool = False) -> None:
+    def _plain(
+        self,
+        status: int,
+        body: bytes,
+        with_body: bool,
+        content_type: str = "text/plain; charset=utf-8",
+        *,
+        challenge: bool = False,
+    ) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         if challenge:
             self.send_header("WWW-Authenticate", AUTH_CHALLENGE)
@@ -221,11 +239,16 @@ class MetricsListener:
         credentials: tuple[str, str] | None,
         renderer: Renderer | None = None,
         reuse_port: bool = False,
+        health: Callable[[], tuple[int, dict[str, Any]]] | None = None,
     ) -> None:
         handler = type(
             "MetricsHandler",
             (_Handler,),
-            {"credentials": credentials, "renderer": renderer or Renderer(None)},
+            {
+                "credentials": credentials,
+                "renderer": renderer or Renderer(None),
+                "health": staticmethod(health) if health is not None else None,
+            },
         )
         self._server = _Server((host, port), reuse_port)
         self._server.RequestHandlerClass = handler
