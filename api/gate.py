@@ -25,11 +25,12 @@ MAX_REST_BODY_BYTES = 64 * 1024
 MAX_GRAPHQL_BODY_BYTES = 256 * 1024
 
 
-def body_cap(path: str) -> int | None:
-    """The body cap of a token-protected path; None for every other path."""
+def body_cap(method: str, path: str) -> int | None:
+    """The body cap of a token-protected request; None for every other request. Only
+    POST is served at /graphql: other methods go on to the router's 405."""
     if path.startswith(REST_PREFIX):
         return MAX_REST_BODY_BYTES
-    if path == GRAPHQL_PATH:
+    if path == GRAPHQL_PATH and method == "POST":
         return MAX_GRAPHQL_BODY_BYTES
     return None
 
@@ -40,7 +41,7 @@ class ApiGate:
         self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cap = body_cap(scope["path"]) if scope["type"] == "http" else None
+        cap = body_cap(scope["method"], scope["path"]) if scope["type"] == "http" else None
         if cap is None:
             await self.app(scope, receive, send)
             return
