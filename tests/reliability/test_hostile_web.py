@@ -146,14 +146,15 @@ def _aliases(count: int) -> bytes:
 
 
 def test_graphql_validation_cannot_stall_the_event_loop(web: Web) -> None:
-    # Item 5: four documents of 800 conflicting aliases at once took 3.7 s of the loop.
+    # Item 5: four documents of 800 conflicting aliases at once took 3.7 s of the loop;
+    # eight here, so the stall before the fix is well over the bound on any machine.
     answers: list[int] = []
 
     def send() -> None:
         response = httpx.post(web.url + "/graphql", content=_aliases(800), headers=AUTH, timeout=30)
         answers.append(response.status_code)
 
-    senders = [threading.Thread(target=send) for _ in range(4)]
+    senders = [threading.Thread(target=send) for _ in range(8)]
     worst = 0.0
     for sender in senders:
         sender.start()
@@ -164,8 +165,8 @@ def test_graphql_validation_cannot_stall_the_event_loop(web: Web) -> None:
             worst = max(worst, time.monotonic() - started)
     for sender in senders:
         sender.join()
-    assert answers == [400] * 4
-    assert worst < 0.4, f"/healthz waited {worst:.2f} s"
+    assert answers == [400] * 8
+    assert worst < 0.5, f"/healthz waited {worst:.2f} s"
     # The largest document allowed is still validated and run.
     response = httpx.post(web.url + "/graphql", content=_aliases(90), headers=AUTH)
     assert response.status_code == 400 and "conflict" in response.text  # validated
