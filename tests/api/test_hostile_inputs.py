@@ -108,7 +108,8 @@ def app(postgres_databases: Any, module_redis_url: str) -> Iterator[App]:
     loop = asyncio.new_event_loop()
     lifespan = application.router.lifespan_context(application)
     loop.run_until_complete(lifespan.__aenter__())
-    transport = httpx.ASGITransport(app=application, raise_app_exceptions=False)
+    # Raising: an exception in the app fails the test with its own traceback.
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=True)
     client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
     try:
         yield App(loop, client, routes)
