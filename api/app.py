@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler, request_validation_exception_handler
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -16,8 +18,10 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from api.debug_guard import DebugNetworkGuard
+from api.gate import ApiGate
 from api.graphql import route as graphql
-from api.routes import health, metrics, queue, repos, webhook
+from api.routes import deliveries, health, metrics, queue, repos, webhook
+from api.trusted_host import TrustedHosts
 from mergequeue.db import create_database
 from mergequeue.heap import freeze_startup_heap
 from mergequeue.settings import Settings
@@ -85,18 +89,24 @@ def create_app(settings: Settings) -> FastAPI:
         version=build_version(),
         description="A self-hosted GitHub merge queue.",
         lifespan=lifespan,
+        # No answer is ever a redirect: Starlette's "add/remove the trailing slash" 307
+        # builds its Location from the client's Host header (and made `/debug/metrics/`
+        # redirect). A path is served exactly as documented or it is a 404.
+        redirect_slashes=False,
     )
     app.state.settings = settings
 
     app.include_router(health.router)
     app.include_router(repos.router)
     app.include_router(queue.router)
+    app.include_router(deliveries.router)
     app.include_router(graphql.router)
     app.include_router(webhook.router)
     if settings.web_metrics_on_main_port:
         app.include_router(metrics.router)
 
     app.add_exception_handler(HTTPException, _undecodable_body)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(OperationalError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(PoolTimeoutError, _database_unavailable)
@@ -104,8 +114,13 @@ def create_app(settings: Settings) -> FastAPI:
 
     # The instrumentation is the outermost layer (InstrumentedFastAPI) and wraps the guard,
     # so logs, exemplars and the guard's refusals carry the request id, and refusals count.
+    # Added innermost first: the host check runs before the guard, the guard before the
+    # API gate (which reads the body, once the token is checked).
+    app.add_middleware(ApiGate, settings=settings)
     if settings.DEBUG_ALLOWED_NETWORKS:
         app.add_middleware(DebugNetworkGuard, networks=settings.DEBUG_ALLOWED_NETWORKS)
+    if "*" not in settings.ALLOWED_HOSTS:
+        app.add_middleware(TrustedHosts, allowed=settings.ALLOWED_HOSTS)
     app.uncounted_paths = {WEB_METRICS_PATH} if settings.web_metrics_on_main_port else set()
     return app
 
@@ -122,12 +137,24 @@ async def _undecodable_body(request: Request, exc: Exception) -> Response:
     # FastAPI answers a JSON body that is not UTF-8 with a bare 400 (a Starlette
     # HTTPException) that no operation documents, as schemathesis found; bad input is a
     # 422 like any other malformed JSON. Every other HTTPException is answered as before.
+    # The same holds for any other failure to parse a body (JSON nested past the parser's
+    # recursion limit raised RecursionError): FastAPI's only 400 is "error parsing the body".
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        reason = "not UTF-8" if isinstance(exc.__cause__, UnicodeDecodeError) else "unparsable"
         error = {"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error"}
-        invalid = RequestValidationError([{**error, "input": {}, "ctx": {"error": "not UTF-8"}}])
-        return await request_validation_exception_handler(request, invalid)
+        invalid = RequestValidationError([{**error, "input": {}, "ctx": {"error": reason}}])
+        return await _invalid_request(request, invalid)
     return await http_exception_handler(request, exc)
+
+
+async def _invalid_request(request: Request, exc: Exception) -> Response:
+    # FastAPI's own 422 echoes the input as UTF-8, and a lone surrogate in it (JSON's
+    # "\ud800") cannot be encoded: the rejection itself became a 500. ASCII-escaped JSON
+    # carries any input.
+    assert isinstance(exc, RequestValidationError)
+    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
 
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:

@@ -35,26 +35,35 @@ async def get_session(
 _bearer = HTTPBearer(auto_error=False, description="A token from API_TOKENS")
 
 
-async def require_api_token(
-    settings: Annotated[Settings, Depends(get_settings)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> None:
-    challenge = {"WWW-Authenticate": "Bearer"}
+def token_refusal(settings: Settings, authorization: str | None) -> str | None:
+    """Why a request with this `Authorization` header is refused, or None when it is not.
+
+    Shared by the gate that runs before any body is read (`api.gate`) and the dependency
+    that documents the scheme in the OpenAPI description."""
     if not settings.api_tokens:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "the API is disabled: no API_TOKENS are configured",
-            headers=challenge,
-        )
-    if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers=challenge)
-    given = credentials.credentials.encode()
+        return "the API is disabled: no API_TOKENS are configured"
+    scheme, _, given = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return "missing bearer token"
+    # Header values arrive as latin-1 text: every one encodes, whatever bytes were sent.
+    presented = given.encode("utf-8", "surrogateescape")
     # Check every token so the time taken does not tell which one nearly matched.
     matched = False
     for token in settings.api_tokens:
-        matched |= hmac.compare_digest(given, token.encode())
-    if not matched:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid bearer token", headers=challenge)
+        matched |= hmac.compare_digest(presented, token.encode())
+    return None if matched else "invalid bearer token"
+
+
+async def require_api_token(
+    request: Request,
+    settings: Annotated[Settings, Depends(get_settings)],
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    refusal = token_refusal(settings, request.headers.get("authorization"))
+    if refusal is not None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, refusal, headers={"WWW-Authenticate": "Bearer"}
+        )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

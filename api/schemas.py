@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from api.inputs import printable
 from mergequeue.queue.commands import (
     MAX_CHECK_NAME_LENGTH,
     MAX_CI_TIMEOUT_SECONDS,
@@ -78,9 +79,15 @@ class PullRequestStatusOut(BaseModel):
     last_reason: str | None
 
 
-Label = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=MAX_LABEL_LENGTH)]
+Label = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_LABEL_LENGTH),
+    AfterValidator(printable),
+]
 CheckName = Annotated[
-    str, StringConstraints(strict=True, min_length=1, max_length=MAX_CHECK_NAME_LENGTH)
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_CHECK_NAME_LENGTH),
+    AfterValidator(printable),
 ]
 
 

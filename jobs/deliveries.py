@@ -8,12 +8,12 @@ does nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DataError, StatementError
 
 from jobs.context import WorkerContext
 from jobs.deferral import defer_when_github_says_wait
@@ -32,7 +32,8 @@ from mergequeue.webhooks.events import (
     WakeQueue,
     interpret,
 )
-from mergequeue.webhooks.inbox import ago, count_attempt, unprocessed
+from mergequeue.webhooks.inbox import ago, count_attempt, load_payload, unprocessed
+from observability.metrics import WEBHOOK_DELIVERIES_PARKED
 
 log = logging.getLogger("mergequeue.deliveries")
 
@@ -49,6 +50,22 @@ PROCESS_TIMEOUT_SECONDS = 20
 SWEEP_BATCH = 500
 
 
+def never_storable(exc: BaseException) -> bool:
+    """Whether `exc` is the database (or its driver) refusing a value itself, which no
+    retry changes, rather than the database being away or busy: SQLSTATE class 22
+    ("data exception": out of range, too long, NUL in text), or a value the driver could
+    not encode."""
+    if isinstance(exc, DataError | UnicodeEncodeError | OverflowError):
+        return True
+    if isinstance(exc, StatementError):
+        orig = exc.orig
+        if isinstance(orig, UnicodeEncodeError | OverflowError):
+            return True
+        sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        return isinstance(sqlstate, str) and sqlstate.startswith("22")
+    return False
+
+
 async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     worker = WorkerContext.of(ctx)
     async with worker.database.sessions() as session:
@@ -59,6 +76,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
         if attempts > MAX_ATTEMPTS:
             async with session.begin():
                 await _park(session, delivery_id, f"gave up after {MAX_ATTEMPTS} attempts")
+            WEBHOOK_DELIVERIES_PARKED.labels("gave_up").inc()
             return "failed"
 
         async with session.begin():
@@ -67,33 +85,49 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
                 return "already processed"
             event, payload = stored.event, stored.payload
         try:
-            changes = interpret(event, json.loads(payload))
+            # load_payload refuses, with the value and where it is, what no attempt could
+            # store: NaN, Infinity, integers past 64 bits, NUL, lone surrogates
+            # (UnprocessablePayload is a ValueError).
+            changes = interpret(event, load_payload(payload))
         except (UnusableDelivery, ValueError) as exc:
             async with session.begin():
                 await _park(session, delivery_id, str(exc)[:2000])
-            log.warning("delivery unusable", extra={"delivery": delivery_id, "error": str(exc)})
+            _parked(delivery_id, "unusable", exc)
             return "unusable"
         # GitHub's word on who may command the queue, asked before the transaction: a
         # rate limit defers the whole delivery, which stays unapplied meanwhile.
         with defer_when_github_says_wait(ctx):
             refused = await refused_commands(worker, changes)
 
-        async with session.begin():
-            delivery = await session.scalar(
-                select(WebhookDelivery).where(WebhookDelivery.id == delivery_id).with_for_update()
-            )
-            if delivery is None or delivery.state != DeliveryState.RECEIVED:
-                return "already processed"
-            follow_ups = await apply_changes(
-                session,
-                changes,
-                settings=worker.settings,
-                received_at=delivery.received_at,
-                refused=refused,
-            )
-            delivery.state = DeliveryState.PROCESSED
-            delivery.processed_at = utcnow()
-            delivery.error = None
+        try:
+            async with session.begin():
+                delivery = await session.scalar(
+                    select(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery_id)
+                    .with_for_update()
+                )
+                if delivery is None or delivery.state != DeliveryState.RECEIVED:
+                    return "already processed"
+                follow_ups = await apply_changes(
+                    session,
+                    changes,
+                    settings=worker.settings,
+                    received_at=delivery.received_at,
+                    refused=refused,
+                )
+                delivery.state = DeliveryState.PROCESSED
+                delivery.processed_at = utcnow()
+                delivery.error = None
+        except (StatementError, UnicodeEncodeError, OverflowError) as exc:
+            if not never_storable(exc):
+                raise
+            # The database refused a value of this delivery (out of a column's range): the
+            # same payload would be refused on every attempt, so it is parked at once with
+            # the database's own words instead of being retried MAX_ATTEMPTS times.
+            async with session.begin():
+                await _park(session, delivery_id, f"the database refused a value: {exc}"[:2000])
+            _parked(delivery_id, "unusable", exc)
+            return "unusable"
     await _follow_up(worker, follow_ups)
     log.info(
         "delivery processed",
@@ -146,6 +180,13 @@ async def _follow_up(worker: WorkerContext, follow_ups: list[Change]) -> None:
                 change.installation_id,
                 _job_id=sync_job_id(change.installation_id),
             )
+
+
+def _parked(delivery_id: str, reason: str, exc: Exception) -> None:
+    WEBHOOK_DELIVERIES_PARKED.labels(reason).inc()
+    log.warning(
+        "delivery parked", extra={"delivery": delivery_id, "reason": reason, "error": str(exc)}
+    )
 
 
 async def _park(session: Any, delivery_id: str, reason: str) -> None:

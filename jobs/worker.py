@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.cron import CronJob, cron
 from arq.worker import func
 
+from jobs import redis_outage
 from jobs.context import WorkerContext
 from jobs.deliveries import PROCESS_TIMEOUT_SECONDS, process_delivery, sweep_inbox
 from jobs.evaluate import evaluate_queue
@@ -65,6 +66,8 @@ def _load() -> Settings:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
+    if "mergequeue" in ctx:
+        return  # arq's main loop resumed after a Redis outage: everything is set up
     settings: Settings = ctx["settings"]
     configure_logging(level=settings.LOG_LEVEL, fmt=settings.LOG_FORMAT)
     database = create_database(settings.DATABASE_URL)
@@ -76,6 +79,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         port=settings.PROMETHEUS_PORT,
         credentials=settings.basic_auth,
         renderer=renderer,
+        health=redis_outage.LINK.health,
     )
     listener.start()
     BUILD_INFO.labels(build_version()).set(1)
@@ -115,6 +119,8 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 _settings = _load()
+# `arq jobs.WorkerSettings` then runs a worker that rides out Redis outages.
+redis_outage.install()
 
 
 def _periodic(job: Any, *, run_at_startup: bool = True, **schedule: Any) -> CronJob:

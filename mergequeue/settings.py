@@ -7,6 +7,7 @@ passed explicitly from there. Nothing else reads the environment.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
     PROMETHEUS_BASIC_AUTH_PASSWORD: SecretStr | None = None
     DEBUG_ALLOWED_NETWORKS: Annotated[list[IPNetwork], NoDecode] = Field(default_factory=list)
     PROMETHEUS_MULTIPROC_DIR: Path | None = None
+    # Host names the web process answers to (`Host` header); `*` any, `*.example.com`
+    # its subdomains. Anything else is a 400 before any route runs.
+    ALLOWED_HOSTS: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
     GITHUB_API_URL: str = "https://api.github.com"
     GITHUB_APP_ID: int | None = None
@@ -130,6 +134,20 @@ class Settings(BaseSettings):
     @classmethod
     def _tokens(cls, value: object) -> object:
         return _comma_list(value)
+
+    @field_validator("ALLOWED_HOSTS", mode="before")
+    @classmethod
+    def _hosts(cls, value: object) -> object:
+        items = _comma_list(value)
+        if not isinstance(items, list):
+            return items
+        if not items:
+            raise ValueError("expected * or a comma-separated list of host names")
+        for item in items:
+            name = str(item).removeprefix("*.")
+            if item != "*" and not re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", name):
+                raise ValueError(f"{item!r} is not a host name, *, or *.domain")
+        return [str(item).lower() for item in items]
 
     @field_validator("DEBUG_ALLOWED_NETWORKS", mode="before")
     @classmethod

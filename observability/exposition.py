@@ -27,6 +27,7 @@ from prometheus_client.exposition import choose_encoder
 from observability.exemplars import HTTP_REQUEST_EXEMPLARS
 from observability.file_samples import CachedFileCollector
 from observability.mirror import Copy, LayoutMissing, RegistryCopier, render_copy
+from observability.parent_watch import die_with_parent
 from observability.priority import background_priority
 
 # Served at the Flask-era path on the web process's main port.
@@ -208,6 +209,7 @@ class Renderer:
 
 
 def _start_render_child() -> None:
+    die_with_parent()
     background_priority()
     # A Ctrl-C in a terminal reaches the whole process group: the serving process shuts
     # its render child down itself, and answers scrapes until then.

@@ -119,6 +119,14 @@ WEBHOOK_INBOX_PENDING = Gauge(
     ["state"],
     multiprocess_mode="mostrecent",
 )
+# reason: `unusable` (parked at once: it can never be processed) or `gave_up` (its
+# processing failed MAX_ATTEMPTS times). Listed with their errors at
+# GET /api/v1/deliveries/failed.
+WEBHOOK_DELIVERIES_PARKED = Counter(
+    "mergequeue_webhook_deliveries_parked_total",
+    "Webhook deliveries parked as failed, by reason",
+    ["reason"],
+)
 BUILD_INFO = Gauge(
     "mergequeue_build_info",
     "Always 1; the version label says which build is running",

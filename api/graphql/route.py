@@ -20,8 +20,9 @@ from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
 
 from api.body import BodyTooLarge, read_capped
 from api.deps import SessionDep, SettingsDep, require_api_token
-from api.graphql.rules import validation_rules
+from api.graphql.rules import document_refusal, validation_rules
 from api.graphql.schema import Context, build_schema, format_error
+from api.inputs import depth, first_unstorable
 from api.routes.queue import TasksDep
 from observability.graphql import GraphQLRequestCounter
 
@@ -30,6 +31,9 @@ MAX_BODY_BYTES = 256 * 1024
 # Bounds parsing (and the validation that follows) whatever a client sends; the
 # standard introspection query is 163 tokens.
 MAX_TOKENS = 5000
+# Variables and extensions are flat in any real request; a deeply nested value would only
+# recurse through graphql-core's coercion.
+MAX_JSON_DEPTH = 16
 
 router = APIRouter(tags=["graphql"])
 schema = build_schema()
@@ -58,17 +62,25 @@ async def graphql_endpoint(
         return _malformed(f"request body over {MAX_BODY_BYTES} bytes", status=413)
     try:
         data = json.loads(body)
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nesting past the limit
         return _malformed("request body is not JSON")
     if not isinstance(data, dict):
         return _malformed("request body must be a JSON object (batches are not supported)")
+    if depth(data) > MAX_JSON_DEPTH:
+        return _malformed(f"request body nests deeper than {MAX_JSON_DEPTH} levels")
     query = data.get("query")
     if not isinstance(query, str) or not query.strip():
         return _malformed("the request has no query string")
+    reason = first_unstorable(data)
+    if reason is not None:
+        return _malformed(f"a string in the request {reason}")
     try:
         document = parse(query, max_tokens=MAX_TOKENS)
     except GraphQLError as error:
         return _malformed(error)
+    refusal = document_refusal(document)
+    if refusal is not None:
+        return _malformed(refusal)
 
     operation_name = _operation_name(document, data.get("operationName"))
     try:

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from api import actions
 from api.deps import SessionDep, SettingsDep, require_api_token
+from api.inputs import Owner, RepoName
 from api.routes.repos import repository_out
 from api.schemas import (
     MAX_NUMBER,
@@ -26,7 +27,10 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["queue"],
     dependencies=[Depends(require_api_token)],
-    responses={401: {"model": ErrorOut, "description": "missing or invalid bearer token"}},
+    responses={
+        401: {"model": ErrorOut, "description": "missing or invalid bearer token"},
+        413: {"model": ErrorOut, "description": "request body over 64 KiB"},
+    },
 )
 
 Number = Annotated[int, Path(ge=1, le=MAX_NUMBER, description="pull request number")]
@@ -65,7 +69,7 @@ def _status_out(entry: PullQueueStatus) -> PullRequestStatusOut:
     },
 )
 async def enqueue(
-    owner: str, repo: str, body: EnqueueIn, session: SessionDep, tasks: TasksDep
+    owner: Owner, repo: RepoName, body: EnqueueIn, session: SessionDep, tasks: TasksDep
 ) -> PullRequestStatusOut:
     repository = await _repository(session, owner, repo)
     try:
@@ -84,8 +88,8 @@ async def enqueue(
     responses={404: {"model": ErrorOut, "description": "unknown repository, or not queued"}},
 )
 async def dequeue(
-    owner: str,
-    repo: str,
+    owner: Owner,
+    repo: RepoName,
     number: Number,
     session: SessionDep,
     tasks: TasksDep,
@@ -122,7 +126,7 @@ async def _set_paused(
     responses=_UNKNOWN_REPOSITORY,
 )
 async def pause(
-    owner: str, repo: str, session: SessionDep, settings: SettingsDep, tasks: TasksDep
+    owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep, tasks: TasksDep
 ) -> RepositoryOut:
     return await _set_paused(session, settings, tasks, owner, repo, paused=True)
 
@@ -134,7 +138,7 @@ async def pause(
     responses=_UNKNOWN_REPOSITORY,
 )
 async def resume(
-    owner: str, repo: str, session: SessionDep, settings: SettingsDep, tasks: TasksDep
+    owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep, tasks: TasksDep
 ) -> RepositoryOut:
     return await _set_paused(session, settings, tasks, owner, repo, paused=False)
 
@@ -149,8 +153,8 @@ async def resume(
     responses=_UNKNOWN_REPOSITORY,
 )
 async def update_settings(
-    owner: str,
-    repo: str,
+    owner: Owner,
+    repo: RepoName,
     body: RepositorySettingsIn,
     session: SessionDep,
     settings: SettingsDep,
@@ -179,7 +183,7 @@ async def update_settings(
     },
 )
 async def pull_request_status(
-    owner: str, repo: str, number: Number, session: SessionDep
+    owner: Owner, repo: RepoName, number: Number, session: SessionDep
 ) -> PullRequestStatusOut:
     repository = await _repository(session, owner, repo)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, status
 
 from api.deps import SessionDep, SettingsDep, require_api_token
+from api.inputs import Owner, RepoName
 from api.schemas import ErrorOut, QueueEntryOut, QueueOut, RepositoryOut
 from mergequeue import reads
 from mergequeue.models import Repository
@@ -15,7 +16,10 @@ router = APIRouter(
     prefix="/api/v1",
     tags=["repositories"],
     dependencies=[Depends(require_api_token)],
-    responses={401: {"model": ErrorOut, "description": "missing or invalid bearer token"}},
+    responses={
+        401: {"model": ErrorOut, "description": "missing or invalid bearer token"},
+        413: {"model": ErrorOut, "description": "request body over 64 KiB"},
+    },
 )
 
 
@@ -53,7 +57,7 @@ async def _repository(session: SessionDep, owner: str, repo: str) -> Repository:
     responses={404: {"model": ErrorOut}},
 )
 async def get_repository(
-    owner: str, repo: str, session: SessionDep, settings: SettingsDep
+    owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep
 ) -> RepositoryOut:
     return repository_out(await _repository(session, owner, repo), settings)
 
@@ -63,7 +67,9 @@ async def get_repository(
     response_model=QueueOut,
     responses={404: {"model": ErrorOut}},
 )
-async def read_queue(owner: str, repo: str, session: SessionDep, settings: SettingsDep) -> QueueOut:
+async def read_queue(
+    owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep
+) -> QueueOut:
     repository = await _repository(session, owner, repo)
     entries = await reads.read_queue(session=session, repository=repository)
     return QueueOut(

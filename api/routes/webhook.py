@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 
 from api.body import BodyTooLarge, read_capped
 from api.deps import get_settings
+from api.inputs import unstorable
 from mergequeue.db import DATABASE_DOWN
 from mergequeue.tasks import PROCESS_DELIVERY, TaskQueue, delivery_job_id
 from mergequeue.webhooks.events import metric_event
@@ -40,10 +41,14 @@ def _answer(status: int, detail: str) -> JSONResponse:
 
 
 def signature_ok(secret: str, body: bytes, header: str | None) -> bool:
+    """Whether `header` is `sha256=` + the body's HMAC. Any malformed header is simply
+    not a match: the comparison is of bytes, which never raises (compare_digest refuses
+    non-ASCII text, and header text is whatever bytes the client sent)."""
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
+    given = header.removeprefix("sha256=").encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(expected, given)
 
 
 @router.post(
@@ -88,7 +93,7 @@ async def _receive(request: Request, secret: Any, event: str) -> JSONResponse:
         return _answer(400, "missing or malformed X-GitHub-Delivery")
     try:
         text = body.decode("utf-8")
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_not_json)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _answer(400, "body is not JSON")
     if not isinstance(payload, dict):
@@ -121,8 +126,17 @@ async def _receive(request: Request, secret: Any, event: str) -> JSONResponse:
     return _answer(202, "accepted")
 
 
+def _not_json(constant: str) -> object:
+    # Python's parser takes NaN and Infinity, which JSON (and GitHub) never send.
+    raise ValueError(f"{constant} is not JSON")
+
+
 def _str(value: object) -> str | None:
-    return value[:64] if isinstance(value, str) else None
+    # A column's copy of a payload field: one the database cannot store (NUL, a lone
+    # surrogate) is left out; the payload itself is kept, and the worker judges it.
+    if not isinstance(value, str) or unstorable(value) is not None:
+        return None
+    return value[:64]
 
 
 def _installation_id(payload: dict[str, Any]) -> int | None:

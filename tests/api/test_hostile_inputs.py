@@ -1,0 +1,215 @@
+"""Issue 18, item 6: no input to any route gives a 5xx.
+
+Property-based, in-process (httpx's ASGI transport against the real app on PostgreSQL,
+which refuses NUL in text): every route of the app with hostile strings in its path
+parameters and hostile, deeply nested JSON in its body; GraphQL with hostile variables,
+literals and nesting; signed webhook deliveries with out-of-range values. Schemathesis
+(tests/reliability/test_schemathesis.py) generates from the schema; these strategies go
+where the schema does not: NUL, lone surrogates, control characters, nesting past the
+parser's recursion limit. The real processes get a short check of the same classes in
+tests/reliability/test_hostile_web.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.app import create_app
+from mergequeue.settings import load_settings
+from tests.support import webhooks
+from tests.support.seed import Pull, seed
+
+TOKEN = "hostile-inputs-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+# Bounded: the whole module runs in a few seconds.
+PROPERTY = settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    database=None,
+)
+
+HOSTILE_CHARACTERS = ["\x00", "\ud800", "\udfff", "\x1b", "\n", "\u202e", "\ufeff", "/", "%"]
+hostile_text = st.one_of(
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=20),
+    st.lists(st.one_of(st.sampled_from(HOSTILE_CHARACTERS), st.text(max_size=5)), max_size=6).map(
+        "".join
+    ),
+    st.sampled_from(["", "a" * 300, "acme", "widgets", "..", "."]),
+)
+numbers = st.one_of(
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, -1, 2**31, 2**63, -(2**63) - 1]),
+)
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), numbers, hostile_text),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(hostile_text, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+SETTINGS_FIELDS = ["queue_label", "merge_method", "required_checks", "ci_timeout_seconds", "number"]
+bodies = st.one_of(
+    json_values.map(lambda v: json.dumps(v).encode()),
+    st.dictionaries(st.sampled_from(SETTINGS_FIELDS), json_values, max_size=4).map(
+        lambda v: json.dumps(v).encode()
+    ),
+    # Nesting on either side of the parser's recursion limit.
+    st.integers(min_value=1, max_value=60_000).map(lambda n: b"[" * n + b"]" * n),
+    st.integers(min_value=1, max_value=60_000).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    st.binary(max_size=64),
+)
+
+
+@dataclass
+class App:
+    loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient
+    routes: list[tuple[str, str]]
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return self.loop.run_until_complete(self.client.request(method, url, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def app(postgres_databases: Any, module_redis_url: str) -> Iterator[App]:
+    url = postgres_databases.fresh()
+    seed(url, repo_id=1, owner="acme", name="widgets", pulls=[Pull(1, queued=True), Pull(2)])
+    application = create_app(
+        load_settings(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": module_redis_url,
+                "API_TOKENS": TOKEN,
+                "GITHUB_WEBHOOK_SECRET": webhooks.SECRET,
+                "SERVE_PROMETHEUS_ENDPOINT": "true",
+            }
+        )
+    )
+    # Every documented operation, plus the two the OpenAPI description leaves out.
+    routes = [
+        (method.upper(), path)
+        for path, operations in application.openapi()["paths"].items()
+        for method in operations
+    ]
+    routes += [("POST", "/graphql"), ("GET", "/debug/metrics")]
+    loop = asyncio.new_event_loop()
+    lifespan = application.router.lifespan_context(application)
+    loop.run_until_complete(lifespan.__aenter__())
+    # Raising: an exception in the app fails the test with its own traceback.
+    transport = httpx.ASGITransport(app=application, raise_app_exceptions=True)
+    client = httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+    try:
+        yield App(loop, client, routes)
+    finally:
+        loop.run_until_complete(client.aclose())
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        loop.close()
+        postgres_databases.drop(url)
+
+
+def _fill(path: str, values: list[str]) -> str:
+    parameters = iter(values)
+    return re.sub(
+        r"\{[^}]+\}", lambda _: quote(next(parameters), safe="", errors="surrogatepass"), path
+    )
+
+
+@PROPERTY
+@given(data=st.data())
+def test_no_route_answers_5xx_to_hostile_paths_and_bodies(app: App, data: st.DataObject) -> None:
+    method, path = data.draw(st.sampled_from(app.routes))
+    count = path.count("{")
+    plausible = st.sampled_from(["acme", "widgets", "1", "2"])
+    values = data.draw(st.lists(st.one_of(plausible, hostile_text), min_size=count, max_size=count))
+    body = data.draw(bodies) if method in {"POST", "PATCH", "PUT"} else b""
+    response = app.request(method, _fill(path, values), content=body, headers=AUTH)
+    assert response.status_code < 500, (method, path, values, body[:200], response.text[:300])
+
+
+@PROPERTY
+@given(field=st.sampled_from(["queue_label", "required_checks"]), text=hostile_text)
+def test_settings_strings_are_stored_or_refused_with_422(app: App, field: str, text: str) -> None:
+    value: Any = [text] if field == "required_checks" else text
+    # ensure_ascii: a lone surrogate travels as the JSON escape a client would send.
+    body = json.dumps({field: value}, ensure_ascii=True).encode()
+    response = app.request("PATCH", "/api/v1/repos/acme/widgets", content=body, headers=AUTH)
+    assert response.status_code in {200, 422}, (text, response.text[:300])
+
+
+graphql_strings = hostile_text.map(lambda s: json.dumps(s, ensure_ascii=True))
+
+
+@PROPERTY
+@given(
+    variables=st.one_of(
+        json_values,
+        st.integers(min_value=1, max_value=60_000).map(
+            lambda n: json.loads("[" * min(n, 900) + "]" * min(n, 900))
+        ),
+    ),
+    literal=graphql_strings,
+    nesting=st.integers(min_value=0, max_value=60_000),
+)
+def test_graphql_answers_4xx_or_200_to_hostile_requests(
+    app: App, variables: Any, literal: str, nesting: int
+) -> None:
+    queries = [
+        "query Q($o: String!, $n: String!) { repository(owner: $o, name: $n) { name } }",
+        f"{{ repository(owner: {literal}, name: {literal}) {{ name }} }}",
+        f'mutation {{ updateRepositorySettings(owner: "acme", name: "widgets", '
+        f"settings: {{queueLabel: {literal}}}) {{ queueLabel }} }}",
+    ]
+    for query in queries:
+        request = {"query": query, "variables": {"o": variables, "n": literal}}
+        body = json.dumps(request, ensure_ascii=True).encode()
+        response = app.request("POST", "/graphql", content=body, headers=AUTH)
+        assert response.status_code < 500, (query, response.text[:300])
+    deep = b'{"query": "{ repositories { name } }", "extensions": ' + b"[" * nesting
+    deep += b"]" * nesting + b"}"
+    response = app.request("POST", "/graphql", content=deep, headers=AUTH)
+    assert response.status_code < 500
+
+
+@PROPERTY
+@given(
+    action=hostile_text,
+    full_name=hostile_text,
+    number=numbers,
+    constant=st.sampled_from(["", "Infinity", "-Infinity", "NaN", "1e400", str(2**64)]),
+)
+def test_signed_deliveries_with_out_of_range_values_are_never_5xx(
+    app: App, action: str, full_name: str, number: Any, constant: str
+) -> None:
+    payload = {"action": action, "repository": {"full_name": full_name}, "number": number}
+    body = json.dumps(payload, ensure_ascii=True).encode()
+    if constant:
+        body = body[:-1] + b', "extra": ' + constant.encode() + b"}"
+    response = app.request(
+        "POST", "/api/webhook", content=body, headers=webhooks.headers("pull_request", body)
+    )
+    assert response.status_code in {202, 400}, response.text
+
+
+@PROPERTY
+@given(signature=st.binary(max_size=80), prefix=st.sampled_from([b"", b"sha256="]))
+def test_every_malformed_signature_header_is_401(app: App, signature: bytes, prefix: bytes) -> None:
+    # Header bytes: httpx sends these as-is (non-ASCII included), as an attacker could.
+    value = (prefix + signature).replace(b"\r", b"").replace(b"\n", b"").strip()
+    headers = {**webhooks.headers("status", b"{}"), "X-Hub-Signature-256": value}  # type: ignore[dict-item]
+    if not value:
+        del headers["X-Hub-Signature-256"]
+    response = app.request("POST", "/api/webhook", content=b"{}", headers=headers)
+    assert response.status_code == 401, response.text
