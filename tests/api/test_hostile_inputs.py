@@ -1,4 +1,4 @@
-"""Issue 18, item 6: no input to any route gives a 5xx.
+"""No input to any route gives a 5xx.
 
 Property-based, in-process (httpx's ASGI transport against the real app on PostgreSQL,
 which refuses NUL in text): every route of the app with hostile strings in its path

@@ -17,7 +17,7 @@ def _counts(output: str) -> dict[str, int]:
     return {name: int(count.replace(",", "")) for name, count in rows}
 
 
-def test_the_instrumentation_layer_costs_instructions_the_plain_app_does_not() -> None:
+def test_the_instrumentation_layer_costs_at_most_a_tenth_of_a_plain_request() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench.instructions", "mergequeue", "--requests", "40"],
         cwd=ROOT,
@@ -28,6 +28,8 @@ def test_the_instrumentation_layer_costs_instructions_the_plain_app_does_not() -
     assert done.returncode == 0, done.stdout + done.stderr
     counts = _counts(done.stdout)
     assert set(counts) == {"none", "mergequeue"}, done.stdout
-    # A request through the plain app is hundreds of thousands of instructions; the
-    # layer adds some, and far from doubling them.
-    assert 100_000 < counts["none"] < counts["mergequeue"] < 2 * counts["none"], counts
+    # A request through the plain app is hundreds of thousands of instructions. The layer
+    # takes the place of Starlette's catch-all error layer, so it can even come out cheaper
+    # (it does with Starlette 1.10: 522k against 535k); either way it stays within a tenth.
+    assert counts["none"] > 100_000, counts
+    assert abs(counts["mergequeue"] - counts["none"]) < counts["none"] / 10, counts

@@ -1,4 +1,4 @@
-"""Issue 18, items 1, 2, 5, 6 and 9, against one real uvicorn process on PostgreSQL.
+"""Hostile requests against one real uvicorn process on PostgreSQL.
 
 Each test sends what broke a promise before: bodies read before the token was checked,
 a non-ASCII signature header, GraphQL documents whose validation stalled the loop,

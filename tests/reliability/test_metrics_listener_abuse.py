@@ -1,4 +1,4 @@
-"""Issue 18, item 3: the metrics listener bounds its connections and their time.
+"""The metrics listener bounds its connections and their time.
 
 Against the worker's real metrics port: hundreds of half-open connections (a request
 line never finished) used to hold one thread each, forever, and their disconnects wrote

@@ -1,4 +1,4 @@
-"""Issue 18, item 8: a SIGKILLed web or worker process leaves no child behind.
+"""A SIGKILLed web or worker process leaves no child behind.
 
 Each serving process spawns a metrics render child (and multiprocessing starts its
 resource tracker beside it). Killed with SIGKILL, the parent runs no cleanup: before,

@@ -1,4 +1,4 @@
-"""Issue 18, item 4: the worker rides out a Redis outage, and its liveness tells the truth.
+"""The worker rides out a Redis outage, and its liveness tells the truth.
 
 Real web, worker and a Redis server of the test's own, with deliveries flowing. Redis
 is stopped: the worker used to exit about 2 s later. Now it stays up, its `/healthz`

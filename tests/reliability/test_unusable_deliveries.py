@@ -1,4 +1,4 @@
-"""Issue 18, item 7: a signed delivery that can never be processed is parked at once.
+"""A signed delivery that can never be processed is parked at once.
 
 Real web and worker on PostgreSQL. Deliveries with values out of any column's range
 (NUL and lone surrogates in strings, integers past 64 bits, a string longer than its

@@ -1,4 +1,4 @@
-"""Fuzzing target (issue 18): the webhook parser and the interpretation of every event.
+"""Fuzzing target: the webhook parser and the interpretation of every event.
 
 Hypothesis mutates GitHub's captured payloads (tests/fixtures/webhooks) for every event
 the queue handles, plus unknown ones: a random subtree is replaced by a hostile value
