@@ -19,6 +19,16 @@ from tests.support.processes import free_port
 from tests.support.redis_server import OwnRedis, start_redis
 
 REDIS_HOST = "127.0.0.1"
+# Directories whose tests start real processes or tools; everything else runs in process.
+PROCESS_DIRECTORIES = frozenset({"e2e", "reliability", "bench", "deploy"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).parent
+    for item in items:
+        parts = Path(str(item.path)).relative_to(tests_root).parts
+        kind = "processes" if parts[0] in PROCESS_DIRECTORIES else "inprocess"
+        item.add_marker(getattr(pytest.mark, kind))
 
 
 def _reachable(host: str, port: int) -> bool:
