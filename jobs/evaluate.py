@@ -7,6 +7,7 @@ key; the job clears it before evaluating and evaluates again if it was set meanw
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,7 +18,7 @@ from jobs.deferral import defer_when_github_says_wait
 from mergequeue.github_setup import repository_github
 from mergequeue.models import Installation, QueueEntry, QueueEntryState, Repository, utcnow
 from mergequeue.queue.effective import effective_settings
-from mergequeue.queue.engine import evaluate
+from mergequeue.queue.engine import Evaluation, evaluate
 from mergequeue.queue.store import SqlQueueStore
 from mergequeue.tasks import EVALUATE_QUEUE, dirty_key, evaluate_job_id
 from observability.queue import PrometheusQueueEvents, observe_queue_depth
@@ -26,6 +27,7 @@ log = logging.getLogger("mergequeue.queue")
 
 # Wake-ups that arrive during an evaluation are honoured this many times in one job.
 MAX_PASSES = 10
+HELD_RETRY_SECONDS = 0.5
 EVENTS = PrometheusQueueEvents()
 
 
@@ -46,26 +48,34 @@ async def evaluate_queue(ctx: dict[str, Any], repository_id: int) -> int:
     while passes < MAX_PASSES:
         passes += 1
         await worker.redis.delete(dirty_key(repository_id))
-        if not await _evaluate(ctx, worker, repository_id):
+        evaluation = await _evaluate(ctx, worker, repository_id)
+        if evaluation is None:
             break
+        if evaluation.held:
+            # A head waits on an earlier delivery that another worker is applying (it
+            # takes milliseconds): look again shortly rather than at reconciliation.
+            await asyncio.sleep(HELD_RETRY_SECONDS)
+            continue
         if not await worker.redis.exists(dirty_key(repository_id)):
             break
     return passes
 
 
-async def _evaluate(ctx: dict[str, Any], worker: WorkerContext, repository_id: int) -> bool:
-    """One evaluation; False when there is nothing to evaluate (gone, or suspended)."""
+async def _evaluate(
+    ctx: dict[str, Any], worker: WorkerContext, repository_id: int
+) -> Evaluation | None:
+    """One evaluation; None when there is nothing to evaluate (gone, or suspended)."""
     assert worker.github is not None
     async with worker.database.sessions() as session:
         repository = await session.get(Repository, repository_id)
         if repository is None:
-            return False
+            return None
         if repository.installation_id is not None:
             installation = await session.get(Installation, repository.installation_id)
             if installation is not None and installation.suspended:
                 # A suspended installation must not act; its queue waits for unsuspend.
                 log.info("installation suspended", extra={"repository": repository.full_name})
-                return False
+                return None
         github = repository_github(
             worker.github,
             installation_id=repository.installation_id,
@@ -73,7 +83,7 @@ async def _evaluate(ctx: dict[str, Any], worker: WorkerContext, repository_id: i
             name=repository.name,
         )
         with defer_when_github_says_wait(ctx):
-            await evaluate(
+            evaluation = await evaluate(
                 store=SqlQueueStore(session),
                 github=github,
                 repository=repository,
@@ -90,4 +100,4 @@ async def _evaluate(ctx: dict[str, Any], worker: WorkerContext, repository_id: i
             )
         )
         observe_queue_depth(repository.full_name, int(depth or 0))
-    return True
+    return evaluation

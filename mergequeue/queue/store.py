@@ -7,7 +7,7 @@ same objects in memory (tests/queue/memory.py), so the engine runs unchanged on 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Final, Protocol
 
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,9 @@ from mergequeue.models import (
 from mergequeue.queue import commands, notices
 from mergequeue.upsert import insert_ignore
 
+# The events that can queue a pull request (a label, a command): only these hold a head.
+QUEUEING_EVENTS: Final = ("pull_request", "issue_comment")
+
 
 class QueueStore(Protocol):
     async def queued(self, repository_id: int) -> list[tuple[QueueEntry, int]]:
@@ -35,7 +38,7 @@ class QueueStore(Protocol):
 
     async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
         """Whether the inbox holds a delivery for the repository, received before `before`,
-        that is not applied yet (it may queue something ahead)."""
+        that is not applied yet and may queue something ahead (a label, a command)."""
         ...
 
     async def add_notice(self, notice: Notice) -> None:
@@ -96,6 +99,7 @@ class SqlQueueStore:
                     WebhookDelivery.state == DeliveryState.RECEIVED,
                     WebhookDelivery.repository_full_name == full_name,
                     WebhookDelivery.received_at < before,
+                    WebhookDelivery.event.in_(QUEUEING_EVENTS),
                 )
             )
         )
