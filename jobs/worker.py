@@ -111,8 +111,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if "mergequeue" not in ctx:
         return
     worker = WorkerContext.of(ctx)
-    worker.metrics_listener.stop()
-    worker.renderer.close()
+    if worker.metrics_listener is not None:
+        worker.metrics_listener.stop()
+    if worker.renderer is not None:
+        worker.renderer.close()
     if worker.github is not None:
         await worker.github.aclose()
     await worker.database.dispose()
