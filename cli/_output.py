@@ -17,6 +17,10 @@ class CommandError(Exception):
     """A failure to report in one line (exit status 1)."""
 
 
+class UsageError(CommandError):
+    """Arguments argparse could not judge alone (exit status 2, like argparse's own)."""
+
+
 def emit(as_json: bool, data: Any, text: Callable[[], str]) -> None:
     """Print `data` as JSON, or its text rendering for a person."""
     if as_json:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cli import app_manifest, check, deliveries, queue, sync
-from cli._output import CommandError, fail
+from cli._output import USAGE, CommandError, UsageError, fail
 
 COMMANDS = (check, sync, queue, deliveries, app_manifest)
 
@@ -48,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.config_error = str(exc)
     try:
         status: int = asyncio.run(args.run(args, settings))
+    except UsageError as exc:
+        fail(str(exc))
+        return USAGE
     except CommandError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

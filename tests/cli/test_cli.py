@@ -41,7 +41,7 @@ def _seed_github(fake: FakeGitHubServer) -> None:
 def test_help_exits_0_and_a_usage_error_exits_2_naming_the_problem() -> None:
     status, out, _ = mergequeue("--help")
     assert status == 0
-    for command in ("check", "sync", "queue", "deliveries"):
+    for command in ("check", "sync", "queue", "deliveries", "app-manifest"):
         assert command in out
     status, _, err = mergequeue("queue", "show", "not-a-repository")
     assert status == 2
