@@ -107,6 +107,7 @@ async def run_redeliver(args: argparse.Namespace, settings: Settings | None) -> 
         "already_requested": report.already_requested,
         "left_over": report.left_over,
         "refused": report.refused,
+        "horizon_reached": report.horizon_reached,
         "stopped_by": str(report.stopped_by) if report.stopped_by else None,
     }
 

@@ -18,6 +18,10 @@ from observability.metrics import WEBHOOK_REDELIVERIES_REQUESTED
 
 log = logging.getLogger("mergequeue.redelivery")
 
+# Of the job's 30 s: reading the App's deliveries stops after this long (the newest come
+# first), leaving time to ask for up to WEBHOOK_REDELIVERY_MAX_PER_RUN redeliveries.
+LISTING_SECONDS = 12.0
+
 
 async def redeliver_failed_webhooks(ctx: dict[str, Any]) -> int:
     """Ask GitHub to redeliver what failed or was never stored; returns how many."""
@@ -39,6 +43,7 @@ async def redeliver_failed_webhooks(ctx: dict[str, Any]) -> int:
         ),
         horizon_seconds=settings.WEBHOOK_REDELIVERY_HORIZON_SECONDS,
         limit=settings.WEBHOOK_REDELIVERY_MAX_PER_RUN,
+        listing_seconds=LISTING_SECONDS,
     )
     record(report)
     if report.stopped_by is not None:
@@ -51,6 +56,12 @@ async def redeliver_failed_webhooks(ctx: dict[str, Any]) -> int:
 def record(report: RedeliveryReport) -> None:
     """Count and log one run (the worker's job and the command line alike)."""
     WEBHOOK_REDELIVERIES_REQUESTED.inc(len(report.requested))
+    if not report.horizon_reached:
+        log.warning(
+            "listing the App's webhook deliveries stopped before the horizon (time budget); "
+            "older failures are asked for by `mergequeue deliveries redeliver --since`",
+            extra={"examined": report.examined},
+        )
     if report.requested or report.left_over or report.refused:
         log.info(
             "asked GitHub to redeliver missed webhooks",

@@ -83,6 +83,8 @@ class RedeliveryReport:
     already_requested: int  # missed, but asked for within the window
     left_over: int  # missed, not asked for this run (the bound, or GitHub said wait)
     refused: int = 0  # GitHub refused the request (e.g. the attempt is gone)
+    # False when the listing stopped before the horizon (its time budget ran out).
+    horizon_reached: bool = True
     # Set when GitHub stopped the run (rate limit, outage): the caller defers.
     stopped_by: RateLimited | Unavailable | None = None
 
@@ -135,13 +137,19 @@ async def redeliver_missed(
     limit: int,
     clock: Callable[[], float] = time.time,
     page_size: int = 100,
+    listing_seconds: float | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> RedeliveryReport:
     """Ask GitHub to redeliver what the service missed in the last `horizon_seconds`, at
-    most `limit` guids. Needs the App's own credentials (`github.authenticates_as_app`)."""
+    most `limit` guids. Needs the App's own credentials (`github.authenticates_as_app`).
+
+    `listing_seconds` bounds the time spent reading pages (a busy App has thousands of
+    deliveries a day): the newest are read first, and an outage is usually recent.
+    """
     since = clock() - horizon_seconds
-    attempts: list[HookDelivery] = []
+    stop_at = None if listing_seconds is None else monotonic() + listing_seconds
     try:
-        attempts = await _recent_attempts(github, since, page_size)
+        attempts, reached = await _recent_attempts(github, since, page_size, stop_at, monotonic)
     except (RateLimited, Unavailable) as exc:
         return RedeliveryReport(0, 0, (), 0, 0, stopped_by=exc)
     missed = pick_missed(attempts, await stored({a.guid for a in attempts}))
@@ -181,23 +189,31 @@ async def redeliver_missed(
         already_requested=len(asked_before),
         left_over=len(due) - len(requested) - len(refused),
         refused=len(refused),
+        horizon_reached=reached,
         stopped_by=stopped[0] if stopped else None,
     )
 
 
 async def _recent_attempts(
-    github: GitHubClient, since: float, page_size: int
-) -> list[HookDelivery]:
-    """Every attempt delivered at or after `since` (pages come newest first)."""
+    github: GitHubClient,
+    since: float,
+    page_size: int,
+    stop_at: float | None,
+    monotonic: Callable[[], float],
+) -> tuple[list[HookDelivery], bool]:
+    """The attempts delivered at or after `since` (pages come newest first), and whether
+    the listing got that far before `stop_at`."""
     found: list[HookDelivery] = []
     cursor: str | None = None
     for _ in range(MAX_PAGES):
         page = await github.list_hook_deliveries(per_page=page_size, cursor=cursor)
         for delivery in page.deliveries:
             if delivery.delivered_at < since:
-                return found
+                return found, True
             found.append(delivery)
         cursor = page.next_cursor
         if cursor is None:
-            break
-    return found
+            return found, True
+        if stop_at is not None and monotonic() >= stop_at:
+            return found, False
+    return found, False

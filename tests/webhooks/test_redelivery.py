@@ -258,3 +258,29 @@ async def test_a_rate_limit_stops_the_run_and_only_what_github_accepted_is_remem
     assert set(stopped.requested) | set(after.requested) == set(missed)
     assert ledger.asked == set(missed)
     assert json.dumps(sorted(receiver.stored)) == json.dumps(sorted(missed))
+
+
+async def test_a_listing_out_of_time_acts_on_the_newest_pages_it_read(
+    fake: FakeGitHub,  # noqa: F811
+    client: GitHubClient,
+    receiver: Receiver,
+) -> None:
+    receiver.up = False
+    missed = [await _send(fake, n) for n in range(1, 16)]
+    receiver.up = True
+    ticks = iter([0.0, 5.0])  # the budget starts at 0 and is spent after the first page
+
+    report = await redeliver_missed(
+        github=client,
+        stored=receiver.stored_among,
+        ledger=MemoryLedger(),
+        horizon_seconds=86400,
+        limit=100,
+        page_size=10,
+        listing_seconds=1.0,
+        monotonic=lambda: next(ticks),
+    )
+
+    assert not report.horizon_reached
+    assert report.examined == 10
+    assert report.requested == tuple(missed[5:])  # the newest ten, oldest first
