@@ -1,7 +1,7 @@
 """`mergequeue`: the entry point; each command group lives in its own module.
 
 Exit status: 0 success, 1 failure (said in one line on stderr, or by `check`'s report),
-2 usage error (argparse's own). Every command reads the same environment as web and
+2 usage error. Every command reads the same environment as web and
 worker (docs/operations.md 2).
 """
 
@@ -55,6 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # A database or Redis that went away mid-command: one line, as for every other
+        # failure; LOG_LEVEL=DEBUG keeps the traceback for a bug report.
+        if settings is not None and settings.LOG_LEVEL == "DEBUG":
+            raise
+        return fail(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     return status
 
 

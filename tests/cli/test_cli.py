@@ -232,3 +232,11 @@ def test_durations_take_a_unit_and_stay_within_githubs_retention() -> None:
     for bad in ("", "1w", "-5m", "4d", "0"):
         with pytest.raises(argparse.ArgumentTypeError):
             duration(bad)
+
+
+def test_an_unreachable_database_is_one_line_and_exit_1() -> None:
+    status, out, err = mergequeue(
+        "deliveries", "list", DATABASE_URL=f"postgresql+asyncpg://u:p@127.0.0.1:{free_port()}/x"
+    )
+    assert status == 1 and out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("mergequeue: ")
