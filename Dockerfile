@@ -24,6 +24,7 @@ RUN python -m venv --without-pip /opt/venv \
 # locked setuptools (not whatever pip would fetch), on top of the locked dependencies.
 COPY pyproject.toml README.md ./
 COPY api/ api/
+COPY cli/ cli/
 COPY jobs/ jobs/
 COPY observability/ observability/
 COPY mergequeue/ mergequeue/

@@ -21,9 +21,10 @@ class WorkerContext:
     settings: Settings
     database: Database
     redis: ArqRedis
-    metrics_listener: MetricsListener
-    renderer: Renderer
     github: GitHubClient | None
+    # The worker process's own; None when the job functions run elsewhere (the CLI).
+    metrics_listener: MetricsListener | None = None
+    renderer: Renderer | None = None
 
     @staticmethod
     def of(ctx: dict[str, Any]) -> WorkerContext:

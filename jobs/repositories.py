@@ -53,7 +53,19 @@ async def sync_repositories(ctx: dict[str, Any], installation_id: int) -> int:
 
 async def sync_all_installations(ctx: dict[str, Any]) -> int:
     """Periodic reconciliation: installations (an App lists them all, so one whose webhook
-    was missed is found too) and then each one's repositories."""
+    was missed is found too) and then each one's repositories, as jobs."""
+    worker = WorkerContext.of(ctx)
+    ids = await sync_installations(ctx)
+    for installation_id in ids:
+        await worker.redis.enqueue_job(
+            SYNC_REPOSITORIES, installation_id, _job_id=sync_job_id(installation_id)
+        )
+    return len(ids)
+
+
+async def sync_installations(ctx: dict[str, Any]) -> list[int]:
+    """Upsert the App's installations as GitHub lists them (an App only); returns the ids
+    of the installations not suspended, as the database knows them."""
     worker = WorkerContext.of(ctx)
     if worker.github is not None and worker.github.authenticates_as_app:
         with defer_when_github_says_wait(ctx):
@@ -75,8 +87,4 @@ async def sync_all_installations(ctx: dict[str, Any]) -> int:
         ids = (
             await session.scalars(select(Installation.id).where(Installation.suspended.is_(False)))
         ).all()
-    for installation_id in ids:
-        await worker.redis.enqueue_job(
-            SYNC_REPOSITORIES, installation_id, _job_id=sync_job_id(installation_id)
-        )
-    return len(ids)
+    return list(ids)

@@ -22,6 +22,7 @@ from jobs.deliveries import PROCESS_TIMEOUT_SECONDS, process_delivery, sweep_inb
 from jobs.evaluate import evaluate_queue
 from jobs.gauges import refresh_gauges
 from jobs.reconcile import reconcile_queues, recover_missed_requests
+from jobs.redelivery import redeliver_failed_webhooks
 from jobs.repositories import sync_all_installations, sync_repositories
 from mergequeue.db import create_database
 from mergequeue.github_setup import github_client
@@ -110,8 +111,10 @@ async def shutdown(ctx: dict[str, Any]) -> None:
     if "mergequeue" not in ctx:
         return
     worker = WorkerContext.of(ctx)
-    worker.metrics_listener.stop()
-    worker.renderer.close()
+    if worker.metrics_listener is not None:
+        worker.metrics_listener.stop()
+    if worker.renderer is not None:
+        worker.renderer.close()
     if worker.github is not None:
         await worker.github.aclose()
     await worker.database.dispose()
@@ -121,6 +124,15 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 _settings = _load()
 # `arq jobs.WorkerSettings` then runs a worker that rides out Redis outages.
 redis_outage.install()
+
+
+def every(seconds: int) -> dict[str, Any]:
+    """arq's cron schedule for "every `seconds`" (5-3600): under a minute, the seconds of
+    each minute it divides (a remainder shortens the minute's last gap); from a minute,
+    every `seconds // 60` minutes of each hour, at second 40 (clear of the other jobs)."""
+    if seconds < 60:
+        return {"second": set(range(0, 60, seconds))}
+    return {"minute": set(range(0, 60, seconds // 60)), "second": {40}}
 
 
 def _periodic(job: Any, *, run_at_startup: bool = True, **schedule: Any) -> CronJob:
@@ -169,6 +181,10 @@ class WorkerSettings:
         # repository every five minutes (free while nothing changed).
         _periodic(recover_missed_requests, minute=set(range(2, 60, 5)), second=30),
         _periodic(sync_all_installations, minute=17, second=0, run_at_startup=False),
+        # Webhooks GitHub failed to deliver (the service was down): asked for again.
+        _periodic(
+            redeliver_failed_webhooks, **every(_settings.WEBHOOK_REDELIVERY_INTERVAL_SECONDS)
+        ),
         _periodic(sweep_inbox, second={5, 15, 25, 35, 45, 55}),
         _periodic(refresh_gauges, second={0, 10, 20, 30, 40, 50}),
     ]

@@ -71,6 +71,12 @@ def _port(value: int) -> int:
     return value
 
 
+def _within(value: int, low: int, high: int, unit: str) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"expected {low}-{high} {unit}, got {value}")
+    return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         case_sensitive=True, extra="ignore", frozen=True, validate_default=True
@@ -106,6 +112,13 @@ class Settings(BaseSettings):
     QUEUE_COMMAND_PERMISSION: CommandPermission = CommandPermission.WRITE
     # A queue no webhook has woken for this long is re-read by reconciliation.
     RECONCILE_QUIET_SECONDS: int = 60
+    # Recovering webhooks GitHub failed to deliver (an App only; mergequeue.webhooks.
+    # redelivery): how often, how far back (GitHub keeps deliveries 3 days), how many
+    # redeliveries one run asks for, and how long before a guid may be asked for again.
+    WEBHOOK_REDELIVERY_INTERVAL_SECONDS: int = 600
+    WEBHOOK_REDELIVERY_HORIZON_SECONDS: int = 86400
+    WEBHOOK_REDELIVERY_MAX_PER_RUN: int = 100
+    WEBHOOK_REDELIVERY_REPEAT_AFTER_SECONDS: int = 3600
 
     # Not in the contract's table, but operators need to tune them; documented in the README.
     LOG_LEVEL: str = "INFO"
@@ -194,6 +207,27 @@ class Settings(BaseSettings):
         if not 1 <= value <= 3600:
             raise ValueError(f"expected 1-3600 seconds, got {value}")
         return value
+
+    @field_validator("WEBHOOK_REDELIVERY_INTERVAL_SECONDS")
+    @classmethod
+    def _redelivery_interval(cls, value: int) -> int:
+        return _within(value, 5, 3600, "seconds")
+
+    @field_validator("WEBHOOK_REDELIVERY_HORIZON_SECONDS")
+    @classmethod
+    def _redelivery_horizon(cls, value: int) -> int:
+        # GitHub keeps an App's deliveries for three days: older ones cannot be redelivered.
+        return _within(value, 60, 3 * 86400, "seconds")
+
+    @field_validator("WEBHOOK_REDELIVERY_MAX_PER_RUN")
+    @classmethod
+    def _redelivery_bound(cls, value: int) -> int:
+        return _within(value, 1, 1000, "redeliveries")
+
+    @field_validator("WEBHOOK_REDELIVERY_REPEAT_AFTER_SECONDS")
+    @classmethod
+    def _redelivery_repeat(cls, value: int) -> int:
+        return _within(value, 1, 3 * 86400, "seconds")
 
     @field_validator("QUEUE_LABEL")
     @classmethod

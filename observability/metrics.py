@@ -127,6 +127,10 @@ WEBHOOK_DELIVERIES_PARKED = Counter(
     "Webhook deliveries parked as failed, by reason",
     ["reason"],
 )
+WEBHOOK_REDELIVERIES_REQUESTED = Counter(
+    "mergequeue_webhook_redeliveries_requested_total",
+    "Webhook deliveries GitHub was asked to deliver again (they had failed or were never stored)",
+)
 BUILD_INFO = Gauge(
     "mergequeue_build_info",
     "Always 1; the version label says which build is running",

@@ -127,3 +127,22 @@ def test_separate_port_takes_metrics_off_the_main_port() -> None:
     s = load_settings({"SERVE_PROMETHEUS_ENDPOINT": "true", "WEB_PROMETHEUS_PORT": "9100"})
     assert s.web_metrics_on_main_port is False
     assert load_settings({"SERVE_PROMETHEUS_ENDPOINT": "true"}).web_metrics_on_main_port
+
+
+def test_every_setting_is_documented_in_the_readme_and_the_operations_doc() -> None:
+    from mergequeue.settings import Settings
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    operations = (root / "docs" / "operations.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`{name}`" in readme, name
+        assert f"`{name}`" in operations, name
+
+
+def test_redelivery_settings_are_bounded_by_githubs_retention() -> None:
+    assert load_settings({}).WEBHOOK_REDELIVERY_HORIZON_SECONDS == 86400
+    with pytest.raises(ConfigError, match="WEBHOOK_REDELIVERY_HORIZON_SECONDS"):
+        load_settings({"WEBHOOK_REDELIVERY_HORIZON_SECONDS": str(4 * 86400)})
+    with pytest.raises(ConfigError, match="WEBHOOK_REDELIVERY_INTERVAL_SECONDS"):
+        load_settings({"WEBHOOK_REDELIVERY_INTERVAL_SECONDS": "1"})

@@ -579,6 +579,14 @@ class GitHubClient:
         items = await self._paginate("/app/installations", None, {}, as_app=True)
         return [Installation.from_json(item) for item in items]
 
+    async def token_login(self) -> str:
+        """The login a single token authenticates as (`GET /user`): proof it works."""
+        body = _json(await self._call("GET", "/user"))
+        login = body.get("login") if isinstance(body, Mapping) else None
+        if not isinstance(login, str):
+            raise MalformedResponse(200, "user lacks a login")
+        return login
+
     async def list_hook_deliveries(
         self, *, per_page: int = 100, cursor: str | None = None
     ) -> HookDeliveryPage:

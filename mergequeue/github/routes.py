@@ -35,6 +35,7 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/app/installations",
     "/app/hook/deliveries",
     "/app/hook/deliveries/{delivery_id}/attempts",
+    "/user",
     # Close relatives, so that a later caller does not land in "other".
     "/app",
     "/app/installations/{installation_id}",

@@ -127,3 +127,30 @@ async def parked(session: AsyncSession, *, limit: int) -> Sequence[WebhookDelive
 
 def ago(interval: timedelta) -> datetime:
     return utcnow() - interval
+
+
+async def listed(
+    session: AsyncSession, *, state: DeliveryState | None, limit: int
+) -> Sequence[WebhookDelivery]:
+    """Stored deliveries, the latest first, in one state or all."""
+    query = select(WebhookDelivery).order_by(WebhookDelivery.received_at.desc(), WebhookDelivery.id)
+    if state is not None:
+        query = query.where(WebhookDelivery.state == state)
+    return (await session.scalars(query.limit(limit))).all()
+
+
+async def reset_for_replay(session: AsyncSession, delivery_id: str) -> bool:
+    """Put a stored delivery back to `received` with no attempts (to be processed again,
+    e.g. once the bug that parked it is fixed); False when no such delivery is stored."""
+    result = await session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == delivery_id)
+        .values(
+            state=DeliveryState.RECEIVED,
+            attempts=0,
+            attempted_at=None,
+            error=None,
+            processed_at=None,
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -262,14 +262,26 @@ def test_web_probes_use_healthz_and_readyz_on_the_main_port(scenario: Any) -> No
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
 
 
-def test_worker_liveness_probe_runs_arq_check(scenario: Any) -> None:
+def test_worker_liveness_probe_asks_its_healthz_without_spawning_a_process(
+    scenario: Any,
+) -> None:
     container = scenario("defaults").container("worker")
-    assert container["livenessProbe"]["exec"]["command"] == [
+    probe = container["livenessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert "exec" not in probe
+    # The worker answers 503 after 30 s without a sign of life: the probe must not give
+    # up on a worker far sooner than that.
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 30
+    assert "readinessProbe" not in container
+
+
+def test_worker_readiness_probe_when_enabled_stays_arq_check(helm: Any) -> None:
+    container = helm.render({"worker": {"readinessProbe": {"enabled": True}}}).container("worker")
+    assert container["readinessProbe"]["exec"]["command"] == [
         "arq",
         "--check",
         "jobs.WorkerSettings",
     ]
-    assert "readinessProbe" not in container
 
 
 def test_processes_start_with_the_contract_commands(scenario: Any) -> None:

@@ -132,6 +132,16 @@ def test_forwarded_allow_ips_is_a_value_for_web_only(helm: Helm) -> None:
     assert "FORWARDED_ALLOW_IPS" not in helm.render({}).env("web")
 
 
+def test_allowed_hosts_is_a_web_value_rendered_as_allowed_hosts(helm: Helm) -> None:
+    rendered = helm.render({"web": {"allowedHosts": ["mq.example.com", "*.example.org"]}})
+    assert rendered.env("web")["ALLOWED_HOSTS"] == {
+        "name": "ALLOWED_HOSTS",
+        "value": "mq.example.com,*.example.org",
+    }
+    assert "ALLOWED_HOSTS" not in rendered.env("worker")
+    assert "ALLOWED_HOSTS" not in helm.render({}).env("web")
+
+
 def test_image_digest_wins_over_the_tag(helm: Helm) -> None:
     rendered = helm.render(
         {"image": {"repository": "r.example/mq", "tag": "1.2.3", "digest": DIGEST}}

@@ -41,13 +41,21 @@ StartWorker = Callable[..., Worker]
 
 def _web_starter(tmp_path: Path, started: list[Process]) -> StartWeb:
 
-    def start(*extra_args: str, app: str = "api.main:app", wait: bool = True, **env: str) -> Web:
-        port = free_port()
+    def start(
+        *extra_args: str,
+        app: str = "api.main:app",
+        wait: bool = True,
+        port: int | None = None,
+        **env: str,
+    ) -> Web:
+        # `port`: a web process started again where a stopped one listened (its URL is
+        # what GitHub knows).
+        port = free_port() if port is None else port
         process = Process(
             f"web:{port}",
             uvicorn_argv(port, app, *extra_args),
             base_env(**env),
-            tmp_path / f"web-{port}.log",
+            tmp_path / f"web-{port}-{len(started)}.log",
         )
         started.append(process)
         web = Web(process, port)

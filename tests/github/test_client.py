@@ -298,3 +298,23 @@ async def test_request_bodies_match_githubs_openapi(gh: GitHubClient, fake: Fake
     assert fake.calls
     for call in fake.calls:
         assert openapi.request_errors(call.method, call.route, call.body) == [], call
+
+
+async def test_token_login_names_whom_a_single_token_authenticates() -> None:
+    def github(request: httpx.Request) -> httpx.Response:
+        if request.headers["authorization"] == "Bearer good":
+            return httpx.Response(200, json={"login": "mergebot", "id": 1})
+        return httpx.Response(401, json={"message": "Bad credentials"})
+
+    for token, expected in (("good", "mergebot"), ("bad", None)):
+        client = GitHubClient(
+            auth=StaticTokenAuth(token), transport=httpx.MockTransport(github), max_attempts=1
+        )
+        try:
+            if expected is None:
+                with pytest.raises(GitHubError, match="Bad credentials"):
+                    await client.token_login()
+            else:
+                assert await client.token_login() == expected
+        finally:
+            await client.aclose()

@@ -229,6 +229,9 @@ and booleans the app would refuse at start.
 {{- with .Values.web.forwardedAllowIps }}
 {{- $chartEnv = append $chartEnv (dict "name" "FORWARDED_ALLOW_IPS" "value" .) }}
 {{- end }}
+{{- with .Values.web.allowedHosts }}
+{{- $chartEnv = append $chartEnv (dict "name" "ALLOWED_HOSTS" "value" (join "," .)) }}
+{{- end }}
 {{- if gt (int .Values.web.workers) 1 }}
 {{- $chartEnv = append $chartEnv (dict "name" "PROMETHEUS_MULTIPROC_DIR" "value" "/var/run/mergequeue/prometheus") }}
 {{- end }}

@@ -1,0 +1,1 @@
+"""`mergequeue`: the operator's command line (see `mergequeue --help`)."""
