@@ -20,7 +20,7 @@ from tests.support.redis_server import OwnRedis, start_redis
 
 REDIS_HOST = "127.0.0.1"
 # Directories whose tests start real processes or tools; everything else runs in process.
-PROCESS_DIRECTORIES = frozenset({"e2e", "reliability", "bench", "deploy"})
+PROCESS_DIRECTORIES = frozenset({"e2e", "reliability", "bench", "deploy", "cli"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
