@@ -55,7 +55,7 @@ async def redeliver_failed_webhooks(ctx: dict[str, Any]) -> int:
 
 def record(report: RedeliveryReport) -> None:
     """Count and log one run (the worker's job and the command line alike)."""
-    WEBHOOK_REDELIVERIES_REQUESTED.inc(len(report.requested))
+    WEBHOOK_REDELIVERIES_REQUESTED.labels("missed").inc(len(report.requested))
     if not report.horizon_reached:
         log.warning(
             "listing the App's webhook deliveries stopped before the horizon (time budget); "

@@ -127,9 +127,13 @@ WEBHOOK_DELIVERIES_PARKED = Counter(
     "Webhook deliveries parked as failed, by reason",
     ["reason"],
 )
+# Labelled, like every metric here: a label-less counter is created at import, which the
+# multiprocess mode of `uvicorn --workers N` cannot do before its directory is set up.
+# reason: `missed` (no attempt got a 2xx, or the database never stored it).
 WEBHOOK_REDELIVERIES_REQUESTED = Counter(
     "mergequeue_webhook_redeliveries_requested_total",
     "Webhook deliveries GitHub was asked to deliver again (they had failed or were never stored)",
+    ["reason"],
 )
 BUILD_INFO = Gauge(
     "mergequeue_build_info",
