@@ -7,14 +7,14 @@ The client address is the one uvicorn reports: behind a proxy, start uvicorn wit
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.answers import send_error
 from mergequeue.settings import IPNetwork
 
-_BODY = json.dumps({"detail": "forbidden: client address not in DEBUG_ALLOWED_NETWORKS"}).encode()
+_DETAIL = "forbidden: client address not in DEBUG_ALLOWED_NETWORKS"
 
 
 class DebugNetworkGuard:
@@ -24,17 +24,7 @@ class DebugNetworkGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and _is_debug(scope["path"]) and not self._allowed(scope):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _BODY})
+            await send_error(send, 403, _DETAIL)
             return
         await self.app(scope, receive, send)
 

@@ -9,11 +9,11 @@ streamed body passes it), then handed to the application. Everything else passes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.answers import send_error
 from api.deps import token_refusal
 from mergequeue.settings import Settings
 
@@ -48,11 +48,11 @@ class ApiGate:
         headers = _headers(scope["headers"])
         refusal = token_refusal(self.settings, headers.get("authorization"))
         if refusal is not None:
-            await _answer(send, 401, refusal, [(b"www-authenticate", b"Bearer")])
+            await send_error(send, 401, refusal, [(b"www-authenticate", b"Bearer")])
             return
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            await _answer(send, 413, f"request body over {cap} bytes")
+            await send_error(send, 413, f"request body over {cap} bytes")
             return
         messages: list[Message] = []
         size = 0
@@ -63,7 +63,7 @@ class ApiGate:
                 break  # the client went away: let the application see it
             size += len(message.get("body", b""))
             if size > cap:
-                await _answer(send, 413, f"request body over {cap} bytes")
+                await send_error(send, 413, f"request body over {cap} bytes")
                 return
             if not message.get("more_body", False):
                 break
@@ -76,21 +76,3 @@ class ApiGate:
 
 def _headers(raw: Sequence[tuple[bytes, bytes]]) -> dict[str, str]:
     return {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
-
-
-async def _answer(
-    send: Send, status: int, detail: str, extra: Sequence[tuple[bytes, bytes]] = ()
-) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

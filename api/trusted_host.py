@@ -8,12 +8,13 @@ default); `*.example.com` allows its subdomains.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-_BODY = json.dumps({"detail": "invalid Host header: not in ALLOWED_HOSTS"}).encode()
+from api.answers import send_error
+
+_DETAIL = "invalid Host header: not in ALLOWED_HOSTS"
 
 
 class TrustedHosts:
@@ -27,17 +28,7 @@ class TrustedHosts:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 400,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_BODY)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _BODY})
+            await send_error(send, 400, _DETAIL)
             return
         await self.app(scope, receive, send)
 
