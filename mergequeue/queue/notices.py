@@ -25,23 +25,20 @@ log = logging.getLogger("mergequeue.notices")
 
 
 def comment(*, key: str, repository_id: int, number: int, body: str) -> Notice:
-    return Notice(
-        key=key,
-        repository_id=repository_id,
-        number=number,
-        kind=NoticeKind.COMMENT,
-        text=body,
-        created_at=utcnow(),
-    )
+    return _notice(key, repository_id, number, NoticeKind.COMMENT, body)
 
 
 def remove_label(*, key: str, repository_id: int, number: int, label: str) -> Notice:
+    return _notice(key, repository_id, number, NoticeKind.REMOVE_LABEL, label)
+
+
+def _notice(key: str, repository_id: int, number: int, kind: NoticeKind, text: str) -> Notice:
     return Notice(
         key=key,
         repository_id=repository_id,
         number=number,
-        kind=NoticeKind.REMOVE_LABEL,
-        text=label,
+        kind=kind,
+        text=text,
         created_at=utcnow(),
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mergequeue.queue.decide import PullSnapshot, judge_checks
 from mergequeue.queue.ports import RepositoryGitHub
 
@@ -38,16 +40,4 @@ async def read_snapshot(
     if judge_checks(checks, names).all_passed and pull.mergeable_state != "behind":
         # Asked only when the head would otherwise merge: the one moment it matters.
         behind = await github.behind_by(pull.base_ref, pull.head_sha)
-    return PullSnapshot(
-        number=pull.number,
-        state=pull.state,
-        merged=pull.merged,
-        draft=pull.draft,
-        head_sha=pull.head_sha,
-        base_ref=pull.base_ref,
-        mergeable=pull.mergeable,
-        mergeable_state=pull.mergeable_state,
-        checks=checks,
-        required=names,
-        behind_by=behind,
-    )
+    return replace(snapshot, checks=checks, required=names, behind_by=behind)
