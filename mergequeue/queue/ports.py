@@ -136,3 +136,48 @@ class RepositoryGitHub(Protocol):
     def budget(self) -> Budget | None:
         """The installation's rate-limit budget as last reported (None: not known yet)."""
         ...
+
+
+class Conflict(Exception):
+    """GitHub could not merge a head into a staging branch: the two change the same lines."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StagingGitHub(RepositoryGitHub, Protocol):
+    """What parallel mode adds: staging branches the App owns, built with GitHub's merges.
+
+    Branch names are plain (`mergequeue/main/7`), not `refs/heads/...`.
+    """
+
+    async def branch_head(self, branch: str) -> str | None:
+        """The sha `branch` points at; None when there is no such branch."""
+        ...
+
+    async def create_branch(self, branch: str, sha: str) -> None:
+        """Create `branch` at `sha`; `Refused` (422) when it exists already."""
+        ...
+
+    async def reset_branch(self, branch: str, sha: str) -> None:
+        """Point an existing branch at `sha`, forced (a staging branch is rewritten)."""
+        ...
+
+    async def delete_branch(self, branch: str) -> None:
+        """Delete `branch`; a branch that is not there is not an error."""
+        ...
+
+    async def merge_into(self, branch: str, head_sha: str, message: str) -> str:
+        """Merge the commit `head_sha` into `branch` (GitHub's merges endpoint); returns
+        the branch's new head (unchanged when `head_sha` was already in it). `Conflict`
+        when the two cannot be merged."""
+        ...
+
+    async def tree_of(self, sha: str) -> str:
+        """The tree sha of commit `sha`: equal trees are equal contents."""
+        ...
+
+    async def branches_with_prefix(self, prefix: str) -> tuple[str, ...]:
+        """Names of the branches that start with `prefix` (GitHub's matching refs)."""
+        ...
