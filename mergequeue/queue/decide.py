@@ -38,6 +38,7 @@ class EntryStatus(StrEnum):
     WAITING_FOR_CHECKS = "waiting_for_checks"
     CONFIRMING_BLOCKED = "confirming_blocked"
     MERGING = "merging"
+    BUILDING = "building"  # parallel mode: in a staging build
     MERGED = "merged"
     DEQUEUED = "dequeued"
 
@@ -59,6 +60,8 @@ class Check:
     name: str
     status: str  # queued / in_progress / completed
     conclusion: str | None  # success, failure, neutral, cancelled, timed_out, ...
+    # Where its result is shown (a check run's details, a status's target), if anywhere.
+    url: str | None = None
 
 
 @dataclass(frozen=True)

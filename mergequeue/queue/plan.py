@@ -1,0 +1,351 @@
+"""Parallel mode's decisions for one base branch: which staging builds to start, drop, land
+or split, as a pure function of the queue, the builds and GitHub's answers.
+
+A build tests a batch of pull requests on top of everything ahead of it: the first build
+on the base branch's head, each next one on the commit of the build before it. The active
+builds form that chain, oldest first. When the base branch's head is a build's commit,
+that build and every one ahead of it have landed.
+
+`plan(...)` returns the actions; `mergequeue.queue.parallel` performs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from itertools import takewhile
+
+from mergequeue.queue.decide import (
+    Check,
+    CheckVerdict,
+    Dequeue,
+    DequeueReason,
+    EntryStatus,
+    LeaveMerged,
+    SetStatus,
+    judge_checks,
+)
+
+
+@dataclass(frozen=True)
+class Member:
+    """A pull request in a build, at the head it was built with."""
+
+    number: int
+    head_sha: str
+
+
+@dataclass(frozen=True)
+class QueuedPull:
+    """A live queue entry with what GitHub says of its pull request now."""
+
+    number: int
+    head_sha: str
+    enqueued_at: datetime
+    # Pull requests of one half of a failed batch share a group: they are built together
+    # and apart from the rest until their build's outcome is known.
+    group: str | None = None
+    state: str = "open"
+    merged: bool = False
+    draft: bool = False
+    found: bool = True
+
+
+@dataclass(frozen=True)
+class BuildView:
+    id: int
+    branch: str
+    members: tuple[Member, ...]
+    # The commit the build was made on: the base's head, or the commit of the build ahead.
+    parent_sha: str
+    # None: making the build did not finish (the worker died): it cannot be trusted.
+    sha: str | None
+    started_at: datetime
+    checks: tuple[Check, ...] = ()
+
+    @property
+    def numbers(self) -> tuple[int, ...]:
+        return tuple(m.number for m in self.members)
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    base_ref: str
+    max_builds: int
+    batch_size: int
+    batch_wait: timedelta
+    ci_timeout: timedelta
+    paused: bool
+    # The repository's own required checks; empty: every check that reports must pass.
+    required: tuple[str, ...] = ()
+
+
+# Actions besides `Dequeue`, `LeaveMerged` and `SetStatus`, which mean what they mean in
+# serial mode.
+
+
+@dataclass(frozen=True)
+class RecordLanded:
+    """The base branch is at (or past) this build's commit: its pull requests are merged."""
+
+    build_id: int
+
+
+@dataclass(frozen=True)
+class Land:
+    """Fast-forward the base branch to the build's commit; every build ahead lands too."""
+
+    build_id: int
+    sha: str
+
+
+@dataclass(frozen=True)
+class Drop:
+    """The build no longer tests what would land: delete its branch, ignore its results."""
+
+    build_id: int
+    why: str
+
+
+@dataclass(frozen=True)
+class StartBuild:
+    """Make a staging commit: `parent_sha` plus each member's head, merged in order."""
+
+    members: tuple[Member, ...]
+    # None: on the commit of the build started just before it, in the same plan.
+    parent_sha: str | None
+    # Pull requests already in the chain ahead of this build (named if one conflicts).
+    ahead: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Split:
+    """A batch failed: its halves are built apart until the failing pull request is found."""
+
+    build_id: int
+    groups: tuple[tuple[tuple[int, ...], str], ...]  # (numbers, group)
+
+
+ParallelAction = RecordLanded | Land | Drop | StartBuild | Split | Dequeue | LeaveMerged | SetStatus
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[ParallelAction, ...]
+    # When the plan falls due without any webhook (a build's CI timeout, a batch's wait).
+    deadline: datetime | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def plan(
+    queue: Sequence[QueuedPull],
+    builds: Sequence[BuildView],
+    base_head: str,
+    config: ParallelConfig,
+    now: datetime,
+) -> Plan:
+    actions: list[ParallelAction] = []
+    deadlines: list[datetime] = []
+
+    # 1. Builds the base branch has reached have landed.
+    landed_upto = next(
+        (i for i in range(len(builds) - 1, -1, -1) if builds[i].sha == base_head), None
+    )
+    landed: set[int] = set()
+    if landed_upto is not None:
+        for build in builds[: landed_upto + 1]:
+            actions.append(RecordLanded(build.id))
+            landed.update(build.numbers)
+        builds = builds[landed_upto + 1 :]
+
+    # 2. Pull requests that left on GitHub's side leave the queue.
+    live: list[QueuedPull] = []
+    for pull in queue:
+        if pull.number in landed:
+            continue
+        leaving = _left_on_github(pull)
+        if leaving is None:
+            live.append(pull)
+        else:
+            actions.append(leaving)
+
+    # 3. The chain stays while each build tests exactly what would land next.
+    chain: list[BuildView] = []
+    parent = base_head
+    position = 0
+    for build in builds:
+        expected = tuple(
+            Member(p.number, p.head_sha) for p in live[position:][: len(build.members)]
+        )
+        if build.sha is None or build.parent_sha != parent or build.members != expected:
+            break
+        chain.append(build)
+        parent = build.sha
+        position += len(build.members)
+    for build in builds[len(chain) :]:
+        actions.append(Drop(build.id, _why_dropped(build, chain, base_head)))
+
+    # 4. The first build whose outcome is known and bad, with only passed builds ahead.
+    verdicts = [judge_checks(b.checks, config.required) for b in chain]
+    for index, (build, verdict) in enumerate(zip(chain, verdicts, strict=True)):
+        if verdict.all_passed:
+            continue
+        timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
+        if verdict.failed or (timed_out and not config.paused):
+            actions.extend(_failed(build, verdict, chain[:index], config))
+            for behind in chain[index:]:
+                actions.append(Drop(behind.id, f"a build ahead of it ({build.branch}) failed"))
+            # What passed ahead of the failure lands; the rest is planned afresh.
+            if index > 0 and not config.paused:
+                last = chain[index - 1]
+                assert last.sha is not None
+                actions.append(Land(last.id, last.sha))
+            return Plan(tuple(actions), None)
+        if not config.paused:
+            deadlines.append(build.started_at + config.ci_timeout + timedelta(seconds=1))
+        break
+
+    # 5. Land the longest passed prefix of the chain.
+    passed = list(takewhile(lambda bv: bv[1].all_passed, zip(chain, verdicts, strict=True)))
+    if passed and not config.paused:
+        last = passed[-1][0]
+        assert last.sha is not None
+        actions.append(Land(last.id, last.sha))
+        return Plan(tuple(actions), _earliest(deadlines))
+
+    # 6. Start builds for what is not in one, while there is room.
+    waiting = live[position:]
+    ahead = [n for b in chain for n in b.numbers]
+    parent_sha: str | None = chain[-1].sha if chain else base_head
+    slots = config.max_builds - len(chain)
+    starting: set[int] = set()
+    while waiting and slots > 0 and not config.paused:
+        batch = _next_batch(waiting, config.batch_size)
+        partial = len(batch) == len(waiting) and len(batch) < config.batch_size
+        if partial and batch[0].group is None and config.batch_wait > timedelta(0):
+            ready_at = batch[0].enqueued_at + config.batch_wait
+            if now < ready_at:
+                deadlines.append(ready_at)
+                break
+        members = tuple(Member(p.number, p.head_sha) for p in batch)
+        actions.append(StartBuild(members, parent_sha, tuple(ahead)))
+        starting.update(m.number for m in members)
+        ahead.extend(m.number for m in members)
+        waiting = waiting[len(batch) :]
+        slots -= 1
+        # The next build is made on this one, whose commit exists only once it is made.
+        parent_sha = None
+
+    # 7. What each entry is doing, for the API and the pull request.
+    actions.extend(_statuses(live, chain, verdicts, config, starting))
+    return Plan(tuple(actions), _earliest(deadlines))
+
+
+def _left_on_github(pull: QueuedPull) -> Dequeue | LeaveMerged | None:
+    if not pull.found:
+        return Dequeue(pull.number, DequeueReason.NOT_FOUND, None, remove_label=False)
+    if pull.merged:
+        return LeaveMerged(pull.number)
+    if pull.state != "open":
+        return Dequeue(pull.number, DequeueReason.CLOSED, None, remove_label=False)
+    if pull.draft:
+        return Dequeue(
+            pull.number, DequeueReason.DRAFT, "Removed from the merge queue: it is a draft."
+        )
+    return None
+
+
+def _next_batch(waiting: Sequence[QueuedPull], batch_size: int) -> list[QueuedPull]:
+    group = waiting[0].group
+    return list(takewhile(lambda p: p.group == group, waiting))[:batch_size]
+
+
+def _failed(
+    build: BuildView, verdict: CheckVerdict, ahead: Sequence[BuildView], config: ParallelConfig
+) -> list[ParallelAction]:
+    if len(build.members) > 1:
+        half = (len(build.members) + 1) // 2
+        first, second = build.numbers[:half], build.numbers[half:]
+        return [Split(build.id, ((first, f"{build.id}a"), (second, f"{build.id}b")))]
+    number = build.numbers[0]
+    on = config.base_ref
+    tested_with = [n for b in ahead for n in b.numbers]
+    if tested_with:
+        on += " with " + ", ".join(f"#{n}" for n in tested_with)
+    if verdict.failed:
+        by_name = {c.name: c for c in build.checks}
+        named = []
+        for name in verdict.failed:
+            url = by_name[name].url if name in by_name else None
+            named.append(f"`{name}` ({url})" if url else f"`{name}`")
+        why = (
+            f"Removed from the merge queue: required check failed on its staging build "
+            f"`{build.branch}` (tested on {on}): {', '.join(named)}."
+        )
+        return [Dequeue(number, DequeueReason.CHECK_FAILED, why)]
+    minutes = int(config.ci_timeout.total_seconds() // 60)
+    pending = ", ".join(f"`{n}`" for n in verdict.pending)
+    why = (
+        f"Removed from the merge queue: checks on its staging build `{build.branch}` did not "
+        f"finish within {minutes} min (still pending: {pending})."
+    )
+    return [Dequeue(number, DequeueReason.CI_TIMEOUT, why)]
+
+
+def _why_dropped(build: BuildView, chain: Sequence[BuildView], base_head: str) -> str:
+    if build.sha is None:
+        return "making it did not finish"
+    if not chain and build.parent_sha != base_head:
+        return "the base branch moved"
+    return "what is queued ahead of it changed"
+
+
+def _statuses(
+    live: Sequence[QueuedPull],
+    chain: Sequence[BuildView],
+    verdicts: Sequence[CheckVerdict],
+    config: ParallelConfig,
+    starting: set[int],
+) -> list[SetStatus]:
+    statuses: list[SetStatus] = []
+    in_build: dict[int, tuple[BuildView, CheckVerdict]] = {}
+    for build, verdict in zip(chain, verdicts, strict=True):
+        for number in build.numbers:
+            in_build[number] = (build, verdict)
+    for pull in live:
+        found = in_build.get(pull.number)
+        if found is not None:
+            build, verdict = found
+            if verdict.all_passed:
+                detail = f"passed in {build.branch}; lands when the builds ahead of it pass"
+            else:
+                detail = f"testing in {build.branch}: " + ", ".join(verdict.pending)
+            statuses.append(
+                SetStatus(pull.number, EntryStatus.BUILDING, detail, waiting_sha=pull.head_sha)
+            )
+        elif config.paused:
+            statuses.append(
+                SetStatus(
+                    pull.number,
+                    EntryStatus.PAUSED,
+                    "the queue of this repository is paused",
+                    stop_clock=True,
+                )
+            )
+        elif pull.number in starting:
+            # Its status is set once its build exists.
+            continue
+        else:
+            statuses.append(
+                SetStatus(
+                    pull.number,
+                    EntryStatus.WAITING,
+                    f"waiting for a build ({len(chain)} of {config.max_builds} running)",
+                )
+            )
+    return statuses
+
+
+def _earliest(deadlines: Sequence[datetime]) -> datetime | None:
+    return min(deadlines) if deadlines else None
