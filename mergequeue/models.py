@@ -105,6 +105,12 @@ class Repository(Base):
     merge_method: Mapped[str | None] = mapped_column(String(16))
     required_checks: Mapped[list[str] | None] = mapped_column(JSON)
     ci_timeout_seconds: Mapped[int | None] = mapped_column(Integer)
+    # Parallel mode: "serial" (one pull request tested and merged at a time) or "parallel"
+    # (staging builds of the exact combinations that will land, several at once).
+    queue_mode: Mapped[str | None] = mapped_column(String(16))
+    max_parallel_builds: Mapped[int | None] = mapped_column(Integer)
+    batch_size: Mapped[int | None] = mapped_column(Integer)
+    batch_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     # Reconciliation's pacing: when the queue was last evaluated, and the next moment a
     # decision falls due without any webhook (a CI timeout).
     evaluated_at: Mapped[datetime | None] = mapped_column()
@@ -212,6 +218,8 @@ class QueueEntry(Base):
     status_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column()
     dequeue_reason: Mapped[str | None] = mapped_column(String(64))
+    # Parallel mode: entries of one half of a failed batch share a group, built together.
+    batch_group: Mapped[str | None] = mapped_column(String(32))
 
     pull_request: Mapped[PullRequest] = relationship()
 
@@ -309,3 +317,36 @@ class Notice(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_notices_pending", "repository_id", "sent_at"),)
+
+
+class BuildState(enum.StrEnum):
+    MAKING = "making"  # recorded before its branch is made: a crash leaves a trace
+    TESTING = "testing"  # its commit exists; CI runs on it
+    LANDED = "landed"
+    DROPPED = "dropped"  # obsolete or failed: its branch is deleted, its results ignored
+
+
+class Build(Base):
+    """A staging build of parallel mode: a commit on a branch the App owns that holds the
+    base branch, every build ahead of it and its own pull requests, for CI to test."""
+
+    __tablename__ = "builds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    base_ref: Mapped[str] = mapped_column(String(255))
+    branch: Mapped[str] = mapped_column(String(255))
+    state: Mapped[BuildState] = mapped_column(_str_enum(BuildState))
+    # [[number, head sha], ...] in the order they were merged in.
+    members: Mapped[list[list[int | str]]] = mapped_column(JSON)
+    parent_sha: Mapped[str] = mapped_column(String(64))
+    sha: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column()
+    # passed / failed / timed_out / obsolete / conflict, and why, once it is over.
+    outcome: Mapped[str | None] = mapped_column(String(16))
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_builds_active", "repository_id", "base_ref", "state"),)

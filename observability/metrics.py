@@ -113,6 +113,34 @@ TIME_TO_MERGE = Histogram(
     ["repository"],
     buckets=(10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400),
 )
+BUILDS_IN_FLIGHT = Gauge(
+    "mergequeue_builds_in_flight",
+    "Parallel mode: staging builds being tested for a repository",
+    ["repository"],
+    multiprocess_mode="mostrecent",
+)
+BUILDS = Counter(
+    "mergequeue_builds_total",
+    "Parallel mode: staging builds that ended, by outcome "
+    "(passed, failed, timed_out, obsolete, conflict)",
+    ["repository", "outcome"],
+)
+BATCH_SIZE = Histogram(
+    "mergequeue_batch_size",
+    "Parallel mode: pull requests in a staging build when it starts",
+    ["repository"],
+    buckets=(1, 2, 3, 4, 6, 8, 12, 16, 20),
+)
+BISECTIONS = Counter(
+    "mergequeue_bisections_total",
+    "Parallel mode: failed batches split in halves to find the failing pull request",
+    ["repository"],
+)
+LANDINGS = Counter(
+    "mergequeue_landings_total",
+    "Parallel mode: times the base branch was moved to a tested staging commit",
+    ["repository"],
+)
 WEBHOOK_INBOX_PENDING = Gauge(
     "mergequeue_webhook_inbox_pending",
     "Webhook deliveries stored but not yet processed",

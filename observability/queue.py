@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from observability.metrics import DEQUEUES, MERGES, QUEUE_DEPTH, TIME_TO_MERGE
+from observability.metrics import (
+    BATCH_SIZE,
+    BISECTIONS,
+    BUILDS,
+    BUILDS_IN_FLIGHT,
+    DEQUEUES,
+    LANDINGS,
+    MERGES,
+    QUEUE_DEPTH,
+    TIME_TO_MERGE,
+)
 
 
 class PrometheusQueueEvents:
@@ -12,6 +22,21 @@ class PrometheusQueueEvents:
 
     def dequeued(self, full_name: str, reason: str) -> None:
         DEQUEUES.labels(full_name, reason).inc()
+
+    def build_started(self, full_name: str, size: int) -> None:
+        BATCH_SIZE.labels(full_name).observe(size)
+
+    def build_ended(self, full_name: str, outcome: str) -> None:
+        BUILDS.labels(full_name, outcome).inc()
+
+    def builds_in_flight(self, full_name: str, count: int) -> None:
+        BUILDS_IN_FLIGHT.labels(full_name).set(count)
+
+    def bisected(self, full_name: str) -> None:
+        BISECTIONS.labels(full_name).inc()
+
+    def landed(self, full_name: str) -> None:
+        LANDINGS.labels(full_name).inc()
 
 
 def observe_queue_depth(full_name: str, depth: int) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 from typing import Final
 
 from mergequeue.models import Repository
@@ -14,6 +15,17 @@ from mergequeue.settings import CommandPermission, MergeMethod, Settings
 
 # How long the queue waits for a head's required checks when the repository sets nothing.
 DEFAULT_CI_TIMEOUT_SECONDS: Final = 60 * 60
+# Parallel mode's defaults.
+DEFAULT_MAX_PARALLEL_BUILDS: Final = 4
+DEFAULT_BATCH_SIZE: Final = 1
+DEFAULT_BATCH_WAIT_SECONDS: Final = 60
+MAX_BATCH_SIZE: Final = 20
+MAX_PARALLEL_BUILDS: Final = 32
+
+
+class QueueMode(StrEnum):
+    SERIAL = "serial"
+    PARALLEL = "parallel"
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,10 @@ class EffectiveSettings:
     ci_timeout: timedelta
     command_permission: CommandPermission
     paused: bool
+    mode: QueueMode = QueueMode.SERIAL
+    max_parallel_builds: int = DEFAULT_MAX_PARALLEL_BUILDS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
 
     @property
     def ci_timeout_seconds(self) -> int:
@@ -39,4 +55,12 @@ def effective_settings(repository: Repository, settings: Settings) -> EffectiveS
         ci_timeout=timedelta(seconds=repository.ci_timeout_seconds or DEFAULT_CI_TIMEOUT_SECONDS),
         command_permission=settings.QUEUE_COMMAND_PERMISSION,
         paused=repository.paused,
+        mode=QueueMode(repository.queue_mode or QueueMode.SERIAL),
+        max_parallel_builds=repository.max_parallel_builds or DEFAULT_MAX_PARALLEL_BUILDS,
+        batch_size=repository.batch_size or DEFAULT_BATCH_SIZE,
+        batch_wait=timedelta(
+            seconds=DEFAULT_BATCH_WAIT_SECONDS
+            if repository.batch_wait_seconds is None
+            else repository.batch_wait_seconds
+        ),
     )

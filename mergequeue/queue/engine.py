@@ -11,13 +11,15 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from mergequeue.models import QueueEntry, Repository
 from mergequeue.queue import notices
 from mergequeue.queue.decide import BLOCKED_GRACE, CONFIRMING, QueueConfig, decide
-from mergequeue.queue.effective import EffectiveSettings
+from mergequeue.queue.effective import EffectiveSettings, QueueMode
 from mergequeue.queue.executor import Executor, QueueEvents, Target, entry_snapshot
-from mergequeue.queue.ports import RepositoryGitHub
+from mergequeue.queue.parallel import ParallelBranch, drop_builds
+from mergequeue.queue.ports import RepositoryGitHub, StagingGitHub
 from mergequeue.queue.snapshot import read_snapshot
 from mergequeue.queue.store import QueueStore
 
@@ -52,12 +54,39 @@ async def evaluate(
         paused=settings.paused,
     )
     await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
+    if settings.mode != QueueMode.PARALLEL:
+        await drop_builds(store, cast(StagingGitHub, github), executor, repository.id)
     rounds = held = 0
     changed = True
+    parallel_deadlines: list[datetime] = []
     while changed and rounds < MAX_ROUNDS:
         rounds += 1
         changed = False
         held = 0
+        if settings.mode == QueueMode.PARALLEL:
+            staging = cast(StagingGitHub, github)
+            branch = ParallelBranch(store, staging, executor, settings, clock)
+            parallel_deadlines = []
+            by_base = _by_base(await store.queued(repository.id))
+            for build in await store.active_builds(repository.id):
+                # A branch whose queue emptied still has builds to drop.
+                by_base.setdefault(build.base_ref, [])
+            for base_ref, rows in by_base.items():
+                newest = rows[-1][0].enqueued_at if rows else None
+                if newest and await store.earlier_delivery_pending(repository.full_name, newest):
+                    # As in serial mode: a delivery being applied may queue something ahead;
+                    # building before it lands would only build what is then rebuilt.
+                    held += 1
+                    continue
+                outcome = await branch.round(base_ref, rows)
+                changed |= outcome.changed
+                if outcome.deadline is not None:
+                    parallel_deadlines.append(outcome.deadline)
+            if changed:
+                await notices.send(
+                    store=store, github=github, repository_id=repository.id, clock=clock
+                )
+            continue
         for entry, number in _heads(await store.queued(repository.id)):
             if await store.earlier_delivery_pending(repository.full_name, entry.enqueued_at):
                 # First in, first out across processes: an earlier delivery may queue
@@ -77,9 +106,19 @@ async def evaluate(
             await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
     now = clock()
     repository.evaluated_at = now
-    repository.deadline_at = _next_deadline(await store.queued(repository.id), config, now)
+    if settings.mode == QueueMode.PARALLEL:
+        repository.deadline_at = min(parallel_deadlines) if parallel_deadlines else None
+    else:
+        repository.deadline_at = _next_deadline(await store.queued(repository.id), config, now)
     await store.commit()
     return Evaluation(rounds=rounds, held=held)
+
+
+def _by_base(rows: list[tuple[QueueEntry, int]]) -> dict[str, list[tuple[QueueEntry, int]]]:
+    by_base: dict[str, list[tuple[QueueEntry, int]]] = {}
+    for entry, number in rows:
+        by_base.setdefault(entry.base_ref, []).append((entry, number))
+    return by_base
 
 
 def _heads(rows: list[tuple[QueueEntry, int]]) -> list[tuple[QueueEntry, int]]:

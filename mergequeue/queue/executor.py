@@ -40,6 +40,17 @@ class QueueEvents(Protocol):
 
     def dequeued(self, full_name: str, reason: str) -> None: ...
 
+    # Parallel mode's staging builds.
+    def build_started(self, full_name: str, size: int) -> None: ...
+
+    def build_ended(self, full_name: str, outcome: str) -> None: ...
+
+    def builds_in_flight(self, full_name: str, count: int) -> None: ...
+
+    def bisected(self, full_name: str) -> None: ...
+
+    def landed(self, full_name: str) -> None: ...
+
 
 @dataclass(frozen=True)
 class Target:
@@ -99,7 +110,7 @@ class Executor:
             entry.status = EntryStatus.WAITING_FOR_CHECKS
             log.info("merge refused", extra={"pr": action.number, "why": exc.message})
             return True
-        self._merged(entry)
+        self.record_merged(entry)
         log.info("merged", extra={"repository": self.target.full_name, "pr": action.number})
         return True
 
@@ -127,12 +138,12 @@ class Executor:
 
     def _leave_merged(self, entry: QueueEntry) -> bool:
         if entry.status == EntryStatus.MERGING:
-            self._merged(entry)
+            self.record_merged(entry)
         else:
             finish(entry, QueueEntryState.MERGED, "merged_outside_queue")
         return True
 
-    def _merged(self, entry: QueueEntry) -> None:
+    def record_merged(self, entry: QueueEntry) -> None:
         finish(entry, QueueEntryState.MERGED, "merged")
         seconds = (self.clock() - entry.enqueued_at).total_seconds()
         self.events.merged(self.target.full_name, seconds)

@@ -106,6 +106,8 @@ class Drop:
 
     build_id: int
     why: str
+    # obsolete (what it tests would no longer land), failed or timed_out.
+    outcome: str = "obsolete"
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,9 @@ def plan(
         timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
         if verdict.failed or (timed_out and not config.paused):
             actions.extend(_failed(build, verdict, chain[:index], config))
-            for behind in chain[index:]:
+            outcome = "failed" if verdict.failed else "timed_out"
+            actions.append(Drop(build.id, ", ".join(verdict.failed) or "timed out", outcome))
+            for behind in chain[index + 1 :]:
                 actions.append(Drop(behind.id, f"a build ahead of it ({build.branch}) failed"))
             # What passed ahead of the failure lands; the rest is planned afresh.
             if index > 0 and not config.paused:

@@ -164,6 +164,11 @@ class StagingGitHub(RepositoryGitHub, Protocol):
         """Point an existing branch at `sha`, forced (a staging branch is rewritten)."""
         ...
 
+    async def fast_forward(self, branch: str, sha: str) -> None:
+        """Move `branch` forward to `sha`, never forced: `Refused` (422) when `sha` does not
+        contain the branch's head (someone pushed meanwhile)."""
+        ...
+
     async def delete_branch(self, branch: str) -> None:
         """Delete `branch`; a branch that is not there is not an error."""
         ...

@@ -13,6 +13,8 @@ from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mergequeue.models import (
+    Build,
+    BuildState,
     DeliveryState,
     HandledCommand,
     Notice,
@@ -29,6 +31,7 @@ from mergequeue.upsert import insert_ignore
 
 # The events that can queue a pull request (a label, a command): only these hold a head.
 QUEUEING_EVENTS: Final = ("pull_request", "issue_comment")
+ACTIVE_BUILD_STATES: Final = (BuildState.MAKING, BuildState.TESTING)
 
 
 class QueueStore(Protocol):
@@ -71,6 +74,15 @@ class QueueStore(Protocol):
 
     async def handled_commands(self, comment_ids: list[int]) -> set[int]:
         """Which of these command comments were handled already."""
+        ...
+
+    async def active_builds(self, repository_id: int, base_ref: str | None = None) -> list[Build]:
+        """Parallel mode's builds being made or tested on `base_ref` (None: on any base
+        branch), oldest (first in the chain) first."""
+        ...
+
+    async def add_build(self, build: Build) -> None:
+        """Store a new build; its id is set on return."""
         ...
 
     async def commit(self) -> None: ...
@@ -170,6 +182,22 @@ class SqlQueueStore:
             select(HandledCommand.comment_id).where(HandledCommand.comment_id.in_(comment_ids))
         )
         return set(found.all())
+
+    async def active_builds(self, repository_id: int, base_ref: str | None = None) -> list[Build]:
+        found = await self.session.scalars(
+            select(Build)
+            .where(
+                Build.repository_id == repository_id,
+                Build.state.in_(ACTIVE_BUILD_STATES),
+                *([Build.base_ref == base_ref] if base_ref is not None else []),
+            )
+            .order_by(Build.id)
+        )
+        return list(found.all())
+
+    async def add_build(self, build: Build) -> None:
+        self.session.add(build)
+        await self.session.flush()
 
     async def commit(self) -> None:
         await self.session.commit()

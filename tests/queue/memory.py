@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mergequeue.github import RateLimited, Unavailable
-from mergequeue.models import Notice, NoticeKind, QueueEntry, QueueEntryState, Repository
+from mergequeue.models import Build, Notice, NoticeKind, QueueEntry, QueueEntryState, Repository
 from mergequeue.queue import notices
 from mergequeue.queue.commands import finish
 from mergequeue.queue.decide import Check, EntryStatus
 from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+from mergequeue.queue.store import ACTIVE_BUILD_STATES
 from tests.fakegithub.state import ApiError, FakeGitHub
 
 BOT = "mergequeue[bot]"
@@ -189,6 +190,7 @@ class MemoryStore:
     inbox: list[tuple[str, datetime]] = field(default_factory=list)
     clock: Callable[[], datetime] | None = None
     handled: set[int] = field(default_factory=set)
+    builds: list[Build] = field(default_factory=list)
     commits: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -216,6 +218,19 @@ class MemoryStore:
 
     async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
         return any(name == full_name and at < before for name, at in self.inbox)
+
+    async def active_builds(self, repository_id: int, base_ref: str | None = None) -> list[Build]:
+        return [
+            b
+            for b in self.builds
+            if b.repository_id == repository_id
+            and base_ref in (None, b.base_ref)
+            and b.state in ACTIVE_BUILD_STATES
+        ]
+
+    async def add_build(self, build: Build) -> None:
+        build.id = len(self.builds) + 1
+        self.builds.append(build)
 
     async def add_notice(self, notice: Notice) -> None:
         if any(n.key == notice.key for n in self.notices):
@@ -300,9 +315,29 @@ class RecordedEvents:
 
     merges: list[tuple[str, float]] = field(default_factory=list)
     dequeues: list[tuple[str, str]] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
+    build_outcomes: list[str] = field(default_factory=list)
+    in_flight: int = 0
+    bisections: int = 0
+    landings: int = 0
 
     def merged(self, full_name: str, seconds_in_queue: float) -> None:
         self.merges.append((full_name, seconds_in_queue))
 
     def dequeued(self, full_name: str, reason: str) -> None:
         self.dequeues.append((full_name, reason))
+
+    def build_started(self, full_name: str, size: int) -> None:
+        self.batch_sizes.append(size)
+
+    def build_ended(self, full_name: str, outcome: str) -> None:
+        self.build_outcomes.append(outcome)
+
+    def builds_in_flight(self, full_name: str, count: int) -> None:
+        self.in_flight = count
+
+    def bisected(self, full_name: str) -> None:
+        self.bisections += 1
+
+    def landed(self, full_name: str) -> None:
+        self.landings += 1
