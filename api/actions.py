@@ -118,6 +118,10 @@ async def update_settings(
     merge_method: str | Unset | None = UNSET,
     required_checks: list[str] | Unset | None = UNSET,
     ci_timeout_seconds: int | Unset | None = UNSET,
+    queue_mode: str | Unset | None = UNSET,
+    max_parallel_builds: int | Unset | None = UNSET,
+    batch_size: int | Unset | None = UNSET,
+    batch_wait_seconds: int | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings (None resets one to its default); raises
     `commands.InvalidSettings` before changing anything when a value is out of range."""
@@ -128,10 +132,15 @@ async def update_settings(
         merge_method=merge_method,
         required_checks=required_checks,
         ci_timeout_seconds=ci_timeout_seconds,
+        queue_mode=queue_mode,
+        max_parallel_builds=max_parallel_builds,
+        batch_size=batch_size,
+        batch_wait_seconds=batch_wait_seconds,
     )
     await session.commit()
     log.info("settings changed through the API", extra={"repository": repository.full_name})
-    # A new merge method, required checks or timeout can change what the head's turn needs.
+    # A new merge method, required checks or timeout can change what the head's turn needs;
+    # a new mode or batch setting changes which staging builds should run.
     await _wake(tasks, repository)
     return repository
 

@@ -9,11 +9,22 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 
 from api.inputs import printable
 from mergequeue.queue.commands import (
+    MAX_BATCH_WAIT_SECONDS,
     MAX_CHECK_NAME_LENGTH,
     MAX_CI_TIMEOUT_SECONDS,
     MAX_LABEL_LENGTH,
     MAX_REQUIRED_CHECKS,
+    MIN_BATCH_SIZE,
+    MIN_BATCH_WAIT_SECONDS,
     MIN_CI_TIMEOUT_SECONDS,
+    MIN_PARALLEL_BUILDS,
+)
+from mergequeue.queue.effective import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WAIT_SECONDS,
+    DEFAULT_MAX_PARALLEL_BUILDS,
+    MAX_BATCH_SIZE,
+    MAX_PARALLEL_BUILDS,
 )
 
 
@@ -31,6 +42,19 @@ class RepositoryOut(BaseModel):
     )
     ci_timeout_seconds: int = Field(
         description="how long the queue waits for the head's checks before dequeuing it"
+    )
+    queue_mode: str = Field(
+        description="serial: one pull request tested and merged at a time; parallel: "
+        "staging builds of the exact combinations that will land, several at once"
+    )
+    max_parallel_builds: int = Field(
+        description="parallel mode: how many staging builds run at once per base branch"
+    )
+    batch_size: int = Field(
+        description="parallel mode: how many pull requests one staging build holds at most"
+    )
+    batch_wait_seconds: int = Field(
+        description="parallel mode: how long a batch not yet full waits for more pull requests"
     )
 
 
@@ -113,6 +137,28 @@ class RepositorySettingsIn(BaseModel):
         ge=MIN_CI_TIMEOUT_SECONDS,
         le=MAX_CI_TIMEOUT_SECONDS,
         description="seconds to wait for the head's checks; null: the default of one hour",
+    )
+    queue_mode: Literal["serial", "parallel"] | None = Field(
+        default=None, description="null: serial"
+    )
+    max_parallel_builds: StrictInt | None = Field(
+        default=None,
+        ge=MIN_PARALLEL_BUILDS,
+        le=MAX_PARALLEL_BUILDS,
+        description=f"staging builds at once per base branch; null: {DEFAULT_MAX_PARALLEL_BUILDS}",
+    )
+    batch_size: StrictInt | None = Field(
+        default=None,
+        ge=MIN_BATCH_SIZE,
+        le=MAX_BATCH_SIZE,
+        description=f"pull requests per staging build at most; null: {DEFAULT_BATCH_SIZE}",
+    )
+    batch_wait_seconds: StrictInt | None = Field(
+        default=None,
+        ge=MIN_BATCH_WAIT_SECONDS,
+        le=MAX_BATCH_WAIT_SECONDS,
+        description="seconds a batch not yet full waits for more pull requests; "
+        f"null: {DEFAULT_BATCH_WAIT_SECONDS}",
     )
 
     def changes(self) -> dict[str, Any]:

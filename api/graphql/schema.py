@@ -244,6 +244,26 @@ def resolve_ci_timeout_seconds(repository: Repository, info: Info) -> int:
     return effective_settings(repository, _context(info).settings).ci_timeout_seconds
 
 
+@repository_type.field("queueMode")
+def resolve_queue_mode(repository: Repository, info: Info) -> str:
+    return effective_settings(repository, _context(info).settings).mode.value
+
+
+@repository_type.field("maxParallelBuilds")
+def resolve_max_parallel_builds(repository: Repository, info: Info) -> int:
+    return effective_settings(repository, _context(info).settings).max_parallel_builds
+
+
+@repository_type.field("batchSize")
+def resolve_batch_size(repository: Repository, info: Info) -> int:
+    return effective_settings(repository, _context(info).settings).batch_size
+
+
+@repository_type.field("batchWaitSeconds")
+def resolve_batch_wait_seconds(repository: Repository, info: Info) -> int:
+    return int(effective_settings(repository, _context(info).settings).batch_wait.total_seconds())
+
+
 @repository_type.field("queue")
 async def resolve_queue(repository: Repository, info: Info) -> list[dict[str, Any]]:
     async with _context(info).db() as session:

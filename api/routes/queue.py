@@ -21,6 +21,11 @@ from api.schemas import (
 )
 from mergequeue.models import Repository
 from mergequeue.queue.commands import InvalidSettings, NotQueued, PullQueueStatus, QueueError
+from mergequeue.queue.effective import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BATCH_WAIT_SECONDS,
+    DEFAULT_MAX_PARALLEL_BUILDS,
+)
 from mergequeue.tasks import TaskQueue
 
 router = APIRouter(
@@ -149,7 +154,9 @@ async def resume(
     summary="Change a repository's queue settings",
     description="Only the fields sent change; an explicit null resets a setting to its "
     "default (the environment's QUEUE_LABEL and MERGE_METHOD, branch protection's "
-    "required checks, a CI timeout of one hour).",
+    "required checks, a CI timeout of one hour, serial mode, "
+    f"{DEFAULT_MAX_PARALLEL_BUILDS} parallel builds, batches of {DEFAULT_BATCH_SIZE}, a batch "
+    f"wait of {DEFAULT_BATCH_WAIT_SECONDS} seconds).",
     responses=_UNKNOWN_REPOSITORY,
 )
 async def update_settings(

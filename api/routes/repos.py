@@ -36,6 +36,10 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
         merge_method=effective.merge_method.value,
         required_checks=list(effective.required_checks) if effective.required_checks else None,
         ci_timeout_seconds=effective.ci_timeout_seconds,
+        queue_mode=effective.mode.value,
+        max_parallel_builds=effective.max_parallel_builds,
+        batch_size=effective.batch_size,
+        batch_wait_seconds=int(effective.batch_wait.total_seconds()),
     )
 
 

@@ -26,6 +26,7 @@ from mergequeue.models import (
 )
 from mergequeue.queue import notices
 from mergequeue.queue.decide import EntryStatus
+from mergequeue.queue.effective import MAX_BATCH_SIZE, MAX_PARALLEL_BUILDS, QueueMode
 from mergequeue.settings import MergeMethod
 
 
@@ -262,6 +263,12 @@ MAX_REQUIRED_CHECKS: Final = 50
 MAX_CHECK_NAME_LENGTH: Final = 255
 MIN_CI_TIMEOUT_SECONDS: Final = 60
 MAX_CI_TIMEOUT_SECONDS: Final = 24 * 60 * 60
+QUEUE_MODES: Final = tuple(mode.value for mode in QueueMode)
+MIN_PARALLEL_BUILDS: Final = 1
+MIN_BATCH_SIZE: Final = 1
+# A batch waits at most an hour for more pull requests; 0 starts a partial batch at once.
+MIN_BATCH_WAIT_SECONDS: Final = 0
+MAX_BATCH_WAIT_SECONDS: Final = 60 * 60
 
 
 class InvalidSettings(ValueError):
@@ -316,15 +323,38 @@ def _check_required_checks(value: object) -> list[str]:
     return names
 
 
-def _check_ci_timeout(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidSettings("ci_timeout_seconds must be a whole number of seconds")
-    if not MIN_CI_TIMEOUT_SECONDS <= value <= MAX_CI_TIMEOUT_SECONDS:
-        raise InvalidSettings(
-            f"ci_timeout_seconds must be between {MIN_CI_TIMEOUT_SECONDS} "
-            f"and {MAX_CI_TIMEOUT_SECONDS}"
-        )
+def _check_queue_mode(value: object) -> str:
+    if value not in QUEUE_MODES:
+        raise InvalidSettings(f"queue_mode must be one of {', '.join(QUEUE_MODES)}")
+    assert isinstance(value, str)
     return value
+
+
+def _whole_number(name: str, low: int, high: int, unit: str = "") -> Callable[[object], int]:
+    """A check of a whole number from `low` to `high`; `unit` names what it counts."""
+    what = f"a whole number of {unit}" if unit else "a whole number"
+
+    def check(value: object) -> int:
+        # bool is an int to Python, never to a client.
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidSettings(f"{name} must be {what}")
+        if not low <= value <= high:
+            raise InvalidSettings(f"{name} must be between {low} and {high}")
+        return value
+
+    return check
+
+
+_check_ci_timeout = _whole_number(
+    "ci_timeout_seconds", MIN_CI_TIMEOUT_SECONDS, MAX_CI_TIMEOUT_SECONDS, "seconds"
+)
+_check_max_parallel_builds = _whole_number(
+    "max_parallel_builds", MIN_PARALLEL_BUILDS, MAX_PARALLEL_BUILDS
+)
+_check_batch_size = _whole_number("batch_size", MIN_BATCH_SIZE, MAX_BATCH_SIZE)
+_check_batch_wait = _whole_number(
+    "batch_wait_seconds", MIN_BATCH_WAIT_SECONDS, MAX_BATCH_WAIT_SECONDS, "seconds"
+)
 
 
 async def update_settings(
@@ -335,10 +365,15 @@ async def update_settings(
     merge_method: str | Unset | None = UNSET,
     required_checks: Sequence[str] | Unset | None = UNSET,
     ci_timeout_seconds: int | Unset | None = UNSET,
+    queue_mode: str | Unset | None = UNSET,
+    max_parallel_builds: int | Unset | None = UNSET,
+    batch_size: int | Unset | None = UNSET,
+    batch_wait_seconds: int | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings. An argument left UNSET keeps its setting;
     None resets it to the default (the environment's label and merge method, branch
-    protection's required checks, the worker's CI timeout).
+    protection's required checks, the worker's CI timeout, serial mode and parallel
+    mode's defaults in `mergequeue.queue.effective`).
 
     Every value is checked before any is written, so a bad one changes nothing.
     """
@@ -347,6 +382,10 @@ async def update_settings(
         ("merge_method", merge_method, _check_merge_method),
         ("required_checks", required_checks, _check_required_checks),
         ("ci_timeout_seconds", ci_timeout_seconds, _check_ci_timeout),
+        ("queue_mode", queue_mode, _check_queue_mode),
+        ("max_parallel_builds", max_parallel_builds, _check_max_parallel_builds),
+        ("batch_size", batch_size, _check_batch_size),
+        ("batch_wait_seconds", batch_wait_seconds, _check_batch_wait),
     ]
     changes: dict[str, object] = {}
     for name, value, check in given:
