@@ -35,7 +35,12 @@ async def run_show(args: argparse.Namespace, settings: Settings | None) -> int:
 def _text(queue: QueueOut) -> str:
     repo = queue.repository
     state = "paused" if repo.paused else "merging"
-    lines = [f"{repo.full_name} ({state}, {repo.merge_method}): {len(queue.entries)} queued"]
+    lines = [
+        f"{repo.full_name} ({state}, {repo.merge_method}): {len(queue.entries)} queued",
+        # The API's names, so what is shown is what PATCH /api/v1/repos/OWNER/REPO changes.
+        f"queue_mode {repo.queue_mode}, max_parallel_builds {repo.max_parallel_builds}, "
+        f"batch_size {repo.batch_size}, batch_wait_seconds {repo.batch_wait_seconds}",
+    ]
     for entry in queue.entries:
         detail = f" ({entry.status_detail})" if entry.status_detail else ""
         lines.append(

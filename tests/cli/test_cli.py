@@ -15,6 +15,7 @@ from tests.e2e.conftest import StartWeb, start_web  # noqa: F401 (fixture)
 from tests.support.db import execute, rows
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.processes import BIN, base_env, free_port, run
+from tests.support.seed import seed
 
 INSTALLATION = 31
 REPO = "octo/widgets"
@@ -137,11 +138,43 @@ def test_sync_stores_installations_repositories_and_queues_labelled_pull_request
     status, out, _ = mergequeue("queue", "show", REPO, **env)
     assert status == 0
     assert out.splitlines()[0].startswith(f"{REPO} (merging, squash): 1 queued")
-    assert "#7 into main" in out.splitlines()[1]
+    assert "#7 into main" in out.splitlines()[2]
 
     status, _, err = mergequeue("queue", "show", "octo/unknown", **env)
     assert status == 1
     assert err.strip() == "mergequeue: repository octo/unknown is not known"
+
+
+def test_queue_show_names_the_queue_mode_and_batch_settings(
+    postgres_url: str, redis_url: str
+) -> None:
+    seed(postgres_url, repo_id=4100, owner="octo", name="modes")
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url}
+    status, out, err = mergequeue("queue", "show", "octo/modes", **env)
+    assert status == 0, err
+    # The defaults, as the API shows them.
+    assert out.splitlines()[1] == (
+        "queue_mode serial, max_parallel_builds 4, batch_size 1, batch_wait_seconds 60"
+    )
+
+    execute(
+        postgres_url,
+        "UPDATE repositories SET queue_mode = 'parallel', max_parallel_builds = 8, "
+        "batch_size = 5, batch_wait_seconds = 0 WHERE id = 4100",
+    )
+    status, out, err = mergequeue("queue", "show", "octo/modes", **env)
+    assert status == 0, err
+    assert out.splitlines()[1] == (
+        "queue_mode parallel, max_parallel_builds 8, batch_size 5, batch_wait_seconds 0"
+    )
+    status, out, err = mergequeue("queue", "show", "octo/modes", "--json", **env)
+    assert status == 0, err
+    repository = json.loads(out)["repository"]
+    assert {k: repository[k] for k in ("queue_mode", "batch_size", "batch_wait_seconds")} == {
+        "queue_mode": "parallel",
+        "batch_size": 5,
+        "batch_wait_seconds": 0,
+    }
 
 
 def _store(url: str, delivery_id: str, state: str, error: str | None = None) -> None:
