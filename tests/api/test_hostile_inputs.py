@@ -60,7 +60,24 @@ json_values = st.recursive(
     ),
     max_leaves=12,
 )
-SETTINGS_FIELDS = ["queue_label", "merge_method", "required_checks", "ci_timeout_seconds", "number"]
+SETTINGS_FIELDS = [
+    "queue_label",
+    "merge_method",
+    "required_checks",
+    "ci_timeout_seconds",
+    "queue_mode",
+    "max_parallel_builds",
+    "batch_size",
+    "batch_wait_seconds",
+    "number",
+]
+# The whole-number settings and the range each must be stored in.
+NUMBER_SETTINGS = {
+    "ci_timeout_seconds": (60, 86400),
+    "max_parallel_builds": (1, 32),
+    "batch_size": (1, 20),
+    "batch_wait_seconds": (0, 3600),
+}
 bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
     st.dictionaries(st.sampled_from(SETTINGS_FIELDS), json_values, max_size=4).map(
@@ -140,13 +157,31 @@ def test_no_route_answers_5xx_to_hostile_paths_and_bodies(app: App, data: st.Dat
 
 
 @PROPERTY
-@given(field=st.sampled_from(["queue_label", "required_checks"]), text=hostile_text)
+@given(field=st.sampled_from(["queue_label", "required_checks", "queue_mode"]), text=hostile_text)
 def test_settings_strings_are_stored_or_refused_with_422(app: App, field: str, text: str) -> None:
     value: Any = [text] if field == "required_checks" else text
     # ensure_ascii: a lone surrogate travels as the JSON escape a client would send.
     body = json.dumps({field: value}, ensure_ascii=True).encode()
     response = app.request("PATCH", "/api/v1/repos/acme/widgets", content=body, headers=AUTH)
     assert response.status_code in {200, 422}, (text, response.text[:300])
+
+
+@PROPERTY
+@given(
+    field=st.sampled_from(sorted(NUMBER_SETTINGS)),
+    # Around every range's ends too, where off-by-one mistakes live.
+    value=st.one_of(st.integers(min_value=-2, max_value=86402), json_values),
+)
+def test_settings_numbers_are_stored_in_range_or_refused_with_422(
+    app: App, field: str, value: Any
+) -> None:
+    body = json.dumps({field: value}, ensure_ascii=True).encode()
+    response = app.request("PATCH", "/api/v1/repos/acme/widgets", content=body, headers=AUTH)
+    assert response.status_code in {200, 422}, (value, response.text[:300])
+    if response.status_code == 200:
+        low, high = NUMBER_SETTINGS[field]
+        stored = response.json()[field]
+        assert isinstance(stored, int) and low <= stored <= high, (value, stored)
 
 
 graphql_strings = hostile_text.map(lambda s: json.dumps(s, ensure_ascii=True))
@@ -181,6 +216,46 @@ def test_graphql_answers_4xx_or_200_to_hostile_requests(
     deep += b"]" * nesting + b"}"
     response = app.request("POST", "/graphql", content=deep, headers=AUTH)
     assert response.status_code < 500
+
+
+GRAPHQL_SETTINGS = [
+    "queueLabel",
+    "mergeMethod",
+    "requiredChecks",
+    "ciTimeoutSeconds",
+    "queueMode",
+    "maxParallelBuilds",
+    "batchSize",
+    "batchWaitSeconds",
+]
+UPDATE_SETTINGS = (
+    "mutation U($s: RepositorySettingsInput!) {"
+    ' updateRepositorySettings(owner: "acme", name: "widgets", settings: $s) {'
+    " queueMode maxParallelBuilds batchSize batchWaitSeconds ciTimeoutSeconds } }"
+)
+
+
+@PROPERTY
+@given(
+    settings_input=st.one_of(
+        st.dictionaries(st.sampled_from(GRAPHQL_SETTINGS), json_values, max_size=4),
+        json_values,
+    )
+)
+def test_graphql_settings_input_answers_4xx_or_200_and_stores_only_in_range_values(
+    app: App, settings_input: Any
+) -> None:
+    request = {"query": UPDATE_SETTINGS, "variables": {"s": settings_input}}
+    body = json.dumps(request, ensure_ascii=True).encode()
+    response = app.request("POST", "/graphql", content=body, headers=AUTH)
+    assert response.status_code < 500, (settings_input, response.text[:300])
+    repository = (response.json().get("data") or {}).get("updateRepositorySettings")
+    if repository is not None:
+        assert repository["queueMode"] in {"serial", "parallel"}
+        assert 1 <= repository["maxParallelBuilds"] <= 32
+        assert 1 <= repository["batchSize"] <= 20
+        assert 0 <= repository["batchWaitSeconds"] <= 3600
+        assert 60 <= repository["ciTimeoutSeconds"] <= 86400
 
 
 @PROPERTY

@@ -1,6 +1,7 @@
-"""Per-repository queue settings (label, merge method, required checks, CI timeout) set
-and reset through REST (`PATCH /api/v1/repos/{owner}/{repo}`) and GraphQL
-(`updateRepositorySettings`) on the real web process, over SQLite and PostgreSQL."""
+"""Per-repository queue settings (label, merge method, required checks, CI timeout, and
+parallel mode's queue mode, parallel builds, batch size and batch wait) set and reset
+through REST (`PATCH /api/v1/repos/{owner}/{repo}`) and GraphQL (`updateRepositorySettings`)
+on the real web process, over SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -29,8 +30,16 @@ DEFAULTS = {
     "merge_method": ENV_METHOD,
     "required_checks": None,
     "ci_timeout_seconds": DEFAULT_CI_TIMEOUT,
+    # Parallel mode's, from mergequeue.queue.effective.
+    "queue_mode": "serial",
+    "max_parallel_builds": 4,
+    "batch_size": 1,
+    "batch_wait_seconds": 60,
 }
-SETTINGS_FIELDS = "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
+SETTINGS_FIELDS = (
+    "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
+    " queueMode maxParallelBuilds batchSize batchWaitSeconds"
+)
 UPDATE = (
     "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
     ' updateRepositorySettings(owner: "acme", name: $name, settings: $settings) {'
@@ -38,7 +47,22 @@ UPDATE = (
 )
 
 # Repositories, one per test that changes settings, so tests do not see each other's.
-NAMES = ["rest", "graphql", "partial", "bad-rest", "bad-graphql", "deep", "both", "down"]
+NAMES = [
+    "rest",
+    "graphql",
+    "partial",
+    "bad-rest",
+    "bad-graphql",
+    "deep",
+    "both",
+    "down",
+    "parallel-rest",
+    "parallel-reset",
+    "parallel-zero",
+    "parallel-ends",
+    "parallel-graphql",
+    "parallel-bad-graphql",
+]
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +113,7 @@ def graphql_settings(web: Web, name: str) -> dict[str, Any]:
 
 def snake(graphql_repository: dict[str, Any]) -> dict[str, Any]:
     """A GraphQL Repository's settings under the REST API's names."""
-    return {
-        "queue_label": graphql_repository["queueLabel"],
-        "merge_method": graphql_repository["mergeMethod"],
-        "required_checks": graphql_repository["requiredChecks"],
-        "ci_timeout_seconds": graphql_repository["ciTimeoutSeconds"],
-    }
+    return {field: graphql_repository[camel(field)] for field in DEFAULTS}
 
 
 def camel(field: str) -> str:
@@ -108,7 +127,14 @@ VALUES: list[tuple[str, Any]] = [
     ("merge_method", "squash"),
     ("required_checks", ["ci / test", "lint"]),
     ("ci_timeout_seconds", 900),
+    ("queue_mode", "parallel"),
+    ("max_parallel_builds", 8),
+    ("batch_size", 5),
+    ("batch_wait_seconds", 300),
 ]
+# Parallel mode's settings, none of them a default; a batch wait of 0 is falsy, not unset.
+PARALLEL = {"queue_mode": "parallel", "max_parallel_builds": 8, "batch_size": 5}
+PARALLEL_DEFAULTS = {field: DEFAULTS[field] for field in [*PARALLEL, "batch_wait_seconds"]}
 
 
 def test_defaults_come_from_the_environment(web: Web) -> None:
@@ -176,7 +202,8 @@ def test_only_the_fields_sent_change(web: Web) -> None:
     assert call(web, "POST", "/api/v1/repos/acme/partial/pause").json()["paused"] is True
     assert patch(web, "partial", {"queue_label": None}).json()["paused"] is True
     assert update(web, "partial", {"mergeMethod": None})["paused"] is True
-    assert rest_settings(web, "partial") == DEFAULTS | {
+    assert rest_settings(web, "partial") == everything | {
+        "queue_label": ENV_LABEL,
         "required_checks": None,
         "ci_timeout_seconds": 86400,
         "merge_method": ENV_METHOD,
@@ -230,6 +257,26 @@ def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
         {"ci_timeout_seconds": "600"},
         {"ci_timeout_seconds": 600.5},
         {"ci_timeout_seconds": True},
+        {"queue_mode": "batch"},
+        {"queue_mode": "PARALLEL"},
+        {"queue_mode": ""},
+        {"queue_mode": 1},
+        {"max_parallel_builds": 0},
+        {"max_parallel_builds": 33},
+        {"max_parallel_builds": -1},
+        {"max_parallel_builds": "4"},
+        {"max_parallel_builds": 4.5},
+        {"max_parallel_builds": True},
+        {"batch_size": 0},
+        {"batch_size": 21},
+        {"batch_size": 2**63},
+        {"batch_size": "5"},
+        {"batch_size": False},
+        {"batch_wait_seconds": -1},
+        {"batch_wait_seconds": 3601},
+        {"batch_wait_seconds": 60.5},
+        {"batch_wait_seconds": "60"},
+        {"queue_mode": "parallel", "batch_size": 21},
         {"paused": True},
         {"queue_label": "fine", "ci_timeout_seconds": 1},
         {"queue_label": "fine", "required_checks": []},
@@ -255,6 +302,9 @@ def test_the_limits_themselves_are_accepted(web: Web) -> None:
         "queue_label": "x" * 100,
         "required_checks": [f"{i:0255d}" for i in range(50)],
         "ci_timeout_seconds": 86400,
+        "max_parallel_builds": 32,
+        "batch_size": 20,
+        "batch_wait_seconds": 3600,
     }
     response = patch(web, "bad-rest", limits)
     assert response.status_code == 200, response.text
@@ -366,7 +416,104 @@ def test_openapi_document_lists_the_settings_patch(web: Web) -> None:
     assert "requestBody" in operation
     schemas = web.get("/openapi.json").json()["components"]["schemas"]
     assert set(schemas["RepositorySettingsIn"]["properties"]) == set(DEFAULTS)
-    assert {"required_checks", "ci_timeout_seconds"} <= set(schemas["RepositoryOut"]["required"])
+    assert set(DEFAULTS) <= set(schemas["RepositoryOut"]["required"])
+    # The bounds a client can read before sending anything.
+    properties = schemas["RepositorySettingsIn"]["properties"]
+    bounds = {
+        field: [(o.get("minimum"), o.get("maximum")) for o in properties[field]["anyOf"]]
+        for field in ("max_parallel_builds", "batch_size", "batch_wait_seconds")
+    }
+    assert bounds == {
+        "max_parallel_builds": [(1, 32), (None, None)],
+        "batch_size": [(1, 20), (None, None)],
+        "batch_wait_seconds": [(0, 3600), (None, None)],
+    }
+    modes = [o.get("enum") for o in properties["queue_mode"]["anyOf"]]
+    assert modes == [["serial", "parallel"], None]
+
+
+# -- parallel mode's settings ------------------------------------------------------------
+
+
+def parallel_settings(body: dict[str, Any]) -> dict[str, Any]:
+    return {field: body[field] for field in PARALLEL_DEFAULTS}
+
+
+def test_parallel_mode_settings_set_through_rest_read_back_as_effective_values(web: Web) -> None:
+    wanted = PARALLEL | {"batch_wait_seconds": 120}
+    response = patch(web, "parallel-rest", wanted)
+    assert response.status_code == 200, response.text
+    assert parallel_settings(response.json()) == wanted
+    # Everywhere a repository is shown: itself, the list, its queue, GraphQL.
+    assert rest_settings(web, "parallel-rest") == DEFAULTS | wanted
+    listed = {r["full_name"]: r for r in call(web, "GET", "/api/v1/repos").json()}
+    assert parallel_settings(listed["acme/parallel-rest"]) == wanted
+    queue = call(web, "GET", "/api/v1/repos/acme/parallel-rest/queue").json()
+    assert parallel_settings(queue["repository"]) == wanted
+    assert graphql_settings(web, "parallel-rest") == DEFAULTS | wanted
+
+
+def test_parallel_mode_settings_reset_to_their_defaults_with_null(web: Web) -> None:
+    wanted = PARALLEL | {"batch_wait_seconds": 5}
+    assert patch(web, "parallel-reset", wanted).status_code == 200
+    reset = patch(web, "parallel-reset", dict.fromkeys(wanted))
+    assert reset.status_code == 200, reset.text
+    assert parallel_settings(reset.json()) == PARALLEL_DEFAULTS
+    assert rest_settings(web, "parallel-reset") == DEFAULTS
+    assert graphql_settings(web, "parallel-reset") == DEFAULTS
+
+
+def test_a_batch_wait_of_zero_is_kept_not_taken_for_the_default(web: Web) -> None:
+    # 0: a batch not yet full starts at once; it must not read back as the default 60.
+    assert patch(web, "parallel-zero", {"batch_wait_seconds": 0}).status_code == 200
+    assert rest_settings(web, "parallel-zero") == DEFAULTS | {"batch_wait_seconds": 0}
+    assert graphql_settings(web, "parallel-zero") == DEFAULTS | {"batch_wait_seconds": 0}
+
+
+def test_parallel_mode_settings_accept_both_ends_of_their_ranges(web: Web) -> None:
+    for ends in (
+        {"queue_mode": "serial", "max_parallel_builds": 1, "batch_size": 1},
+        {"queue_mode": "parallel", "max_parallel_builds": 32, "batch_size": 20},
+    ):
+        for wait in (0, 3600):
+            wanted = ends | {"batch_wait_seconds": wait}
+            response = patch(web, "parallel-ends", wanted)
+            assert response.status_code == 200, (wanted, response.text)
+            assert rest_settings(web, "parallel-ends") == DEFAULTS | wanted
+
+
+def test_graphql_sets_reads_and_resets_parallel_mode_settings(web: Web) -> None:
+    wanted = PARALLEL | {"batch_wait_seconds": 0}
+    changed = update(web, "parallel-graphql", {camel(f): v for f, v in wanted.items()})
+    assert snake(changed) == DEFAULTS | wanted
+    assert graphql_settings(web, "parallel-graphql") == DEFAULTS | wanted
+    assert rest_settings(web, "parallel-graphql") == DEFAULTS | wanted
+    reset = update(web, "parallel-graphql", {camel(f): None for f in wanted})
+    assert snake(reset) == DEFAULTS
+    assert rest_settings(web, "parallel-graphql") == DEFAULTS
+
+
+def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web: Web) -> None:
+    refused = {
+        "queueMode": ("batch", "queue_mode must be one of serial, parallel"),
+        "maxParallelBuilds": (0, "max_parallel_builds must be between 1 and 32"),
+        "batchSize": (21, "batch_size must be between 1 and 20"),
+        "batchWaitSeconds": (3601, "batch_wait_seconds must be between 0 and 3600"),
+    }
+    for field, (value, message) in refused.items():
+        # With a good value beside it: a bad one changes nothing at all.
+        settings = {field: value, "mergeMethod": "merge"}
+        response = gql(web, UPDATE, name="parallel-bad-graphql", settings=settings)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["data"] == {"updateRepositorySettings": None}
+        [error] = body["errors"]
+        assert (error["extensions"]["code"], error["message"]) == ("BAD_INPUT", message)
+    # Wrong types never reach the resolver: GraphQL's own validation refuses them.
+    for settings in ({"batchSize": "5"}, {"queueMode": 1}, {"batchWaitSeconds": 1.5}):
+        typed = gql(web, UPDATE, name="parallel-bad-graphql", settings=settings)
+        assert typed.status_code == 400, typed.text
+    assert rest_settings(web, "parallel-bad-graphql") == DEFAULTS
 
 
 def test_a_settings_change_wakes_the_repositorys_queue(
