@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tests.fakegithub.git import Commit
     from tests.fakegithub.state import (
         FakeCheckRun,
         FakeComment,
@@ -351,11 +352,31 @@ def combined_status(
     }
 
 
-def commit(api: str, repo: FakeRepo, sha: str) -> Json:
+def _git_user(name: str) -> Json:
+    login = name.lower().replace(" ", "-")
+    return {"name": name, "email": f"{login}@users.noreply.github.com", "date": EPOCH_ISO}
+
+
+def _parent(api: str, repo: FakeRepo, sha: str) -> Json:
     u = f"{api}/repos/{repo.full_name}"
-    git_user = {"name": "Monalisa Octocat", "email": "octocat@github.com", "date": EPOCH_ISO}
-    tree = hashlib.sha1(f"tree{sha}".encode()).hexdigest()
-    parent = hashlib.sha1(f"parent{sha}".encode()).hexdigest()
+    return {
+        "sha": sha,
+        "url": f"{u}/commits/{sha}",
+        "html_url": f"{HTML}/{repo.full_name}/commit/{sha}",
+    }
+
+
+def commit(api: str, repo: FakeRepo, sha: str) -> Json:
+    """A commit as the REST commits, compare, branches and merges endpoints give it."""
+    u = f"{api}/repos/{repo.full_name}"
+    known = repo.git.commits.get(sha)
+    if known is not None:
+        tree, parents, message = known.tree_sha, list(known.parents), known.message
+        author = _git_user(known.author)
+    else:
+        tree = hashlib.sha1(f"tree{sha}".encode()).hexdigest()
+        parents = [hashlib.sha1(f"parent{sha}".encode()).hexdigest()]
+        message, author = "Fake commit", _git_user("Monalisa Octocat")
     return {
         "url": f"{u}/commits/{sha}",
         "sha": sha,
@@ -364,21 +385,49 @@ def commit(api: str, repo: FakeRepo, sha: str) -> Json:
         "comments_url": f"{u}/commits/{sha}/comments",
         "commit": {
             "url": f"{u}/git/commits/{sha}",
-            "author": git_user,
-            "committer": git_user,
-            "message": "Fake commit",
+            "author": author,
+            "committer": _git_user("GitHub"),
+            "message": message,
             "comment_count": 0,
             "tree": {"sha": tree, "url": f"{u}/git/trees/{tree}"},
         },
         "author": None,
         "committer": None,
-        "parents": [
-            {
-                "sha": parent,
-                "url": f"{u}/commits/{parent}",
-                "html_url": f"{HTML}/{repo.full_name}/commit/{parent}",
-            }
-        ],
+        "parents": [_parent(api, repo, p) for p in parents],
+    }
+
+
+def git_commit(api: str, repo: FakeRepo, c: Commit) -> Json:
+    """A commit as the git database API (`/git/commits/{sha}`) gives it."""
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "sha": c.sha,
+        "node_id": node_id("C", c.sha),
+        "url": f"{u}/git/commits/{c.sha}",
+        "html_url": f"{HTML}/{repo.full_name}/commit/{c.sha}",
+        "author": _git_user(c.author),
+        "committer": _git_user("GitHub"),
+        "message": c.message,
+        "tree": {"sha": c.tree_sha, "url": f"{u}/git/trees/{c.tree_sha}"},
+        "parents": [_parent(api, repo, p) for p in c.parents],
+        "verification": {
+            "verified": False,
+            "reason": "unsigned",
+            "signature": None,
+            "payload": None,
+            "verified_at": None,
+        },
+    }
+
+
+def git_ref(api: str, repo: FakeRepo, ref: str, sha: str) -> Json:
+    """A reference (`ref` fully qualified, e.g. refs/heads/main)."""
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "ref": ref,
+        "node_id": node_id("REF", f"{repo.full_name}:{ref}"),
+        "url": f"{u}/git/{ref}",
+        "object": {"type": "commit", "sha": sha, "url": f"{u}/git/commits/{sha}"},
     }
 
 
