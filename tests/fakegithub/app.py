@@ -655,6 +655,7 @@ def _endpoint(
             if_none_match=request.headers.get("if-none-match"),
         )
         fake.calls.append(call)
+        fake.api_url = str(request.base_url).rstrip("/")
         request_id = _request_id()
         headers = {
             "X-GitHub-Request-Id": request_id,

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -97,6 +98,8 @@ class FakeCheckRun:
     app_id: int
     app_slug: str
     suite_id: int
+    # The output's summary (None: "<name>: <conclusion>").
+    summary: str | None = None
 
 
 @dataclass
@@ -185,6 +188,56 @@ class FakeComment:
 
 # GitHub's compare of base...head (status, ahead_by, behind_by, merge base, commits).
 FakeComparison = Comparison
+
+
+@dataclass
+class FakeCI:
+    """A scripted CI (`FakeGitHub.set_ci`): it runs on commits that land on matching
+    branches and decides from the commit's tree."""
+
+    full_name: str
+    name: str
+    bad_paths: list[str]
+    flaky: dict[str, float]
+    seed: int
+    branches: list[str]
+    app_id: int
+    app_slug: str
+    ci_delay: float | None
+
+    def runs_on(self, branch: str) -> bool:
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.branches)
+
+    def verdict(self, commit: Commit, attempt: int) -> tuple[str, str]:
+        """(conclusion, why) for a run on `commit`: bad paths fail it, flaky paths may."""
+        tree = commit.tree
+        for pattern in self.bad_paths:
+            bad = sorted(p for p in tree if fnmatch.fnmatchcase(p, pattern))
+            if bad:
+                return "failure", f"bad path {bad[0]}"
+        # One generator per run: outcomes depend on the seed, the commit and the attempt,
+        # not on the order in which runs happen to be started.
+        rng = random.Random(f"{self.seed}:{self.name}:{commit.sha}:{attempt}")
+        for path, probability in sorted(self.flaky.items()):
+            if path in tree and rng.random() < probability:
+                return "failure", f"flaky path {path}"
+        return "success", "all good"
+
+
+@dataclass
+class FakeCIRun:
+    """One run of a scripted CI: a check run, pending until completed."""
+
+    check_run_id: int
+    full_name: str
+    name: str
+    sha: str
+    tree_sha: str
+    branch: str
+    conclusion: str  # decided when the run starts, shown when it completes
+    reason: str
+    status: str = "in_progress"
+    details_url: str = ""
 
 
 @dataclass
@@ -295,6 +348,10 @@ class FakeGitHub:
         "pull_json",
         "comments_json",
         "commit_json",
+        "set_ci",
+        "complete_ci",
+        "run_ci",
+        "ci_runs_json",
     )
 
     def __init__(
@@ -333,6 +390,12 @@ class FakeGitHub:
         self.exhausted: dict[str | None, int] = {}
         self.minted = 0
         self.deliveries: list[FakeDelivery] = []
+        # Scripted CI: (full name, check name) -> its script; every run it started.
+        self.cis: dict[tuple[str, str], FakeCI] = {}
+        self.ci_runs: list[FakeCIRun] = []
+        self._ci_tasks: set[asyncio.Task[None]] = set()
+        # The API's base URL as last seen by a request (webhook payloads link to it).
+        self.api_url = "https://api.github.com"
         self._ids = itertools.count(1000)
         self._release = asyncio.Event()
 
@@ -344,6 +407,8 @@ class FakeGitHub:
     def reset(self) -> None:
         """Forget all state, faults and calls (and release hung requests); the App stays."""
         self._release.set()
+        for task in self._ci_tasks:
+            task.cancel()
         self._init_state()
 
     def set_app(self, *, app_id: int, public_key: str) -> None:
@@ -456,8 +521,9 @@ class FakeGitHub:
         )
 
     def _move(self, repo: FakeRepo, branch: str, sha: str) -> None:
-        """Point a branch at a commit, as a push does: as on GitHub, an open pull request
-        whose head is now in its base branch's history is merged."""
+        """Point a branch at a commit, as a push does: scripted CI runs on new commits of
+        the branches it watches, and, as on GitHub, an open pull request whose head is
+        now in its base branch's history is merged."""
         moved = repo.branches.get(branch) != sha
         repo.set_branch(branch, sha)
         if not moved:
@@ -470,6 +536,7 @@ class FakeGitHub:
                 and repo.git.is_ancestor(pr.head_sha, sha)
             ):
                 pr.merged, pr.state, pr.merge_commit_sha = True, "closed", sha
+        self._start_ci(repo, branch, sha)
 
     def add_pull(
         self,
@@ -1032,6 +1099,161 @@ class FakeGitHub:
             "message": c.message,
             "author": c.author,
         }
+
+    # -- scripted CI --------------------------------------------------------------------
+
+    def set_ci(
+        self,
+        *,
+        full_name: str,
+        name: str = "ci",
+        bad_paths: Iterable[str] = (),
+        flaky: Mapping[str, float] | None = None,
+        seed: int = 0,
+        branches: Iterable[str] = ("mergequeue/*",),
+        app_id: int = 15368,
+        app_slug: str = "github-actions",
+        ci_delay: float | None = None,
+    ) -> None:
+        """A CI that runs check run `name` on every commit that lands on a branch matching
+        `branches` (fnmatch; push, refs API, merges API, pull heads, merges of pulls).
+
+        The outcome comes from the commit's tree: a path matching one of `bad_paths`
+        fails it; a path of `flaky` fails a run with that probability (seeded by `seed`,
+        the commit and the attempt). A run is pending (`in_progress`) until
+        `complete_ci`/`run_ci`, or, with `ci_delay`, completes by itself that many seconds
+        later (in a running event loop, e.g. the server) and sends the `check_run` and
+        `check_suite` webhooks. Calling again replaces the CI of that name;
+        `branches=[]` turns it off."""
+        self._repo(full_name)
+        self.cis[(full_name, name)] = FakeCI(
+            full_name=full_name,
+            name=name,
+            bad_paths=list(bad_paths),
+            flaky={str(k): float(v) for k, v in (flaky or {}).items()},
+            seed=int(seed),
+            branches=list(branches),
+            app_id=int(app_id),
+            app_slug=app_slug,
+            ci_delay=None if ci_delay is None else float(ci_delay),
+        )
+
+    def _start_ci(self, repo: FakeRepo, branch: str, sha: str) -> None:
+        for ci in self.cis.values():
+            if ci.full_name != repo.full_name or not ci.runs_on(branch):
+                continue
+            commit = repo.git.get(sha)
+            attempt = sum(1 for r in self.ci_runs if r.name == ci.name and r.sha == sha)
+            conclusion, reason = ci.verdict(commit, attempt)
+            check_run_id = self.add_check_run(
+                full_name=repo.full_name,
+                head_sha=sha,
+                name=ci.name,
+                status="in_progress",
+                conclusion=None,
+                app_id=ci.app_id,
+                app_slug=ci.app_slug,
+            )
+            run = FakeCIRun(
+                check_run_id=check_run_id,
+                full_name=repo.full_name,
+                name=ci.name,
+                sha=sha,
+                tree_sha=commit.tree_sha,
+                branch=branch,
+                conclusion=conclusion,
+                reason=reason,
+                details_url=f"https://ci.example.com/runs/{check_run_id}",
+            )
+            self.ci_runs.append(run)
+            if ci.ci_delay is not None:
+                self._complete_later(run, ci.ci_delay)
+
+    def _complete_later(self, run: FakeCIRun, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop: stays pending until complete_ci/run_ci
+        task = loop.create_task(self._run_after(run, delay))
+        self._ci_tasks.add(task)
+        task.add_done_callback(self._ci_tasks.discard)
+
+    async def _run_after(self, run: FakeCIRun, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if run.status != "completed" and run in self.ci_runs:
+            self._finish_ci(run)
+            await self._announce_ci(run)
+
+    def _finish_ci(self, run: FakeCIRun) -> dict[str, Any]:
+        run.status = "completed"
+        for check in self.repos[run.full_name].check_runs:
+            if check.id == run.check_run_id:
+                check.status, check.conclusion = "completed", run.conclusion
+                check.summary = f"{run.name}: {run.conclusion} ({run.reason})"
+        return vars(run).copy()
+
+    def complete_ci(
+        self, *, full_name: str, sha: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Complete the pending CI runs of the repository (only those on `sha`, of check
+        `name`, when given) with the outcome decided when they started; returns them as
+        `ci_runs_json` does. No webhooks: see `run_ci`."""
+        return [
+            self._finish_ci(run)
+            for run in self.ci_runs
+            if run.full_name == full_name
+            and run.status != "completed"
+            and (sha is None or run.sha == sha)
+            and (name is None or run.name == name)
+        ]
+
+    async def run_ci(
+        self, *, full_name: str, sha: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`complete_ci`, then (when a webhook target is set) the `check_run` completed
+        and `check_suite` completed webhooks of each run, as GitHub sends them."""
+        done = self.complete_ci(full_name=full_name, sha=sha, name=name)
+        for item in done:
+            run = next(r for r in self.ci_runs if r.check_run_id == item["check_run_id"])
+            await self._announce_ci(run)
+        return done
+
+    async def _announce_ci(self, run: FakeCIRun) -> None:
+        if self.webhook_url is None:
+            return
+        from tests.fakegithub import shapes
+
+        repo = self.repos[run.full_name]
+        check = next(c for c in repo.check_runs if c.id == run.check_run_id)
+        pulls = [p for p in repo.pulls.values() if p.head_sha == run.sha and p.state == "open"]
+        installation = next(
+            (i for i, inst in self.installations.items() if run.full_name in inst["repositories"]),
+            None,
+        )
+        commit = repo.git.get(run.sha)
+        for event, payload in (
+            ("check_run", shapes.check_run_event(self.api_url, repo, check, pulls, run.branch)),
+            (
+                "check_suite",
+                shapes.check_suite_event(self.api_url, repo, check, pulls, run.branch, commit),
+            ),
+        ):
+            if installation is not None:
+                payload["installation"] = {
+                    "id": installation,
+                    "node_id": shapes.node_id("I", installation),
+                }
+            await self.send_webhook(event=event, payload=payload)
+
+    def ci_runs_json(self, *, full_name: str | None = None) -> list[dict[str, Any]]:
+        """Every scripted CI run, oldest first: {"check_run_id", "full_name", "name",
+        "sha", "tree_sha", "branch", "status" (in_progress/completed), "conclusion" (decided
+        at the start), "reason", "details_url"}."""
+        return [
+            vars(run).copy()
+            for run in self.ci_runs
+            if full_name is None or run.full_name == full_name
+        ]
 
     def permission_of(self, *, full_name: str, username: str) -> tuple[str, str]:
         """(permission, role_name) as GitHub's collaborator permission endpoint gives them.
