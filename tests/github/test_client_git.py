@@ -35,12 +35,14 @@ async def test_create_read_move_and_delete_a_staging_branch(
     assert created.branch == STAGING
     assert await gh.get_ref(**Q, ref=f"heads/{STAGING}") == created
     ahead = fake.push(full_name=FULL_NAME, branch="elsewhere")
-    moved = await gh.update_ref(**Q, ref=f"heads/{STAGING}", sha=ahead)
+    moved = await gh.update_ref(owner=OWNER, repo=REPO, ref=f"heads/{STAGING}", sha=ahead)
     assert moved.sha == ahead == fake.repo(FULL_NAME).branches[STAGING]
     with pytest.raises(Unprocessable) as not_ff:
-        await gh.update_ref(**Q, ref=f"heads/{STAGING}", sha=main(fake))
+        await gh.update_ref(owner=OWNER, repo=REPO, ref=f"heads/{STAGING}", sha=main(fake))
     assert not_ff.value.message == "Update is not a fast forward"
-    forced = await gh.update_ref(**Q, ref=f"heads/{STAGING}", sha=main(fake), force=True)
+    forced = await gh.update_ref(
+        owner=OWNER, repo=REPO, ref=f"heads/{STAGING}", sha=main(fake), force=True
+    )
     assert forced.sha == main(fake)
     assert await gh.delete_ref(**Q, ref=f"heads/{STAGING}") is True
     assert await gh.delete_ref(**Q, ref=f"heads/{STAGING}") is False
@@ -118,7 +120,7 @@ async def test_refs_go_out_with_their_slashes_and_are_labelled_by_route(
     fake.create_ref(full_name=FULL_NAME, ref=f"refs/heads/{STAGING}", sha=main(fake))
     await gh.get_ref(**Q, ref=f"heads/{STAGING}")
     await gh.list_matching_refs(**Q, prefix="heads/mergequeue/")
-    await gh.update_ref(**Q, ref=f"heads/{STAGING}", sha=main(fake), force=True)
+    await gh.update_ref(owner=OWNER, repo=REPO, ref=f"heads/{STAGING}", sha=main(fake), force=True)
     await gh.delete_ref(**Q, ref=f"heads/{STAGING}")
     paths = [c.path for c in fake.calls]
     assert f"/repos/{FULL_NAME}/git/ref/heads/{STAGING}" in paths
@@ -139,6 +141,6 @@ async def test_git_request_bodies_match_githubs_openapi(gh: GitHubClient, fake: 
     await gh.create_ref(**Q, ref=f"refs/heads/{STAGING}", sha=main(fake))
     await gh.merge_branches(**Q, base=STAGING, head=pr["head_sha"])
     await gh.merge_branches(**Q, base=STAGING, head=pr["head_sha"], commit_message="again")
-    await gh.update_ref(**Q, ref=f"heads/{STAGING}", sha=main(fake), force=True)
+    await gh.update_ref(owner=OWNER, repo=REPO, ref=f"heads/{STAGING}", sha=main(fake), force=True)
     for call in fake.calls:
         assert openapi.request_errors(call.method, call.route, call.body) == [], call
