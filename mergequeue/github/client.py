@@ -38,6 +38,7 @@ from mergequeue.github.errors import (
     Conflict,
     Forbidden,
     GitHubError,
+    MergeConflict,
     NotFound,
     NotMergeable,
     RateLimited,
@@ -53,6 +54,8 @@ from mergequeue.github.models import (
     Comment,
     CommitStatus,
     Comparison,
+    GitCommit,
+    GitRef,
     HookDelivery,
     HookDeliveryPage,
     Installation,
@@ -171,6 +174,13 @@ class _Shared:
 
 def _path(template: str, **params: str | int) -> str:
     return template.format(**{k: quote(str(v), safe="") for k, v in params.items()})
+
+
+def _ref_path(template: str, *, owner: str, repo: str, ref: str) -> str:
+    """`template` with a git reference kept as path segments: heads/mergequeue/main/1
+    goes out with its slashes (each segment percent-encoded), as GitHub expects."""
+    quoted = "/".join(quote(segment, safe="") for segment in ref.split("/"))
+    return template.format(owner=quote(owner, safe=""), repo=quote(repo, safe=""), ref=quoted)
 
 
 def _message(response: httpx.Response) -> str:
@@ -523,6 +533,87 @@ class GitHubClient:
         # One page of commits is plenty: the counts are what the queue reads.
         response = await self._call("GET", path, query={"per_page": "1"})
         return Comparison.from_json(_json(response))
+
+    # -- git references, merges and commits (parallel mode's staging branches) ---------
+
+    async def get_ref(self, *, owner: str, repo: str, ref: str) -> GitRef:
+        """The reference `ref` (e.g. `heads/main`, without `refs/`); `NotFound` when there
+        is no such reference."""
+        path = _ref_path("/repos/{owner}/{repo}/git/ref/{ref}", owner=owner, repo=repo, ref=ref)
+        return GitRef.from_json(_json(await self._call("GET", path)))
+
+    async def list_matching_refs(self, *, owner: str, repo: str, prefix: str) -> list[GitRef]:
+        """Every reference whose name starts with `prefix` (e.g. `heads/mergequeue/main/`),
+        all pages; empty when none does."""
+        path = _ref_path(
+            "/repos/{owner}/{repo}/git/matching-refs/{ref}", owner=owner, repo=repo, ref=prefix
+        )
+        return [GitRef.from_json(item) for item in await self._paginate(path, None, {})]
+
+    async def create_ref(self, *, owner: str, repo: str, ref: str, sha: str) -> GitRef:
+        """Create the fully qualified reference `ref` (`refs/heads/<branch>`) at `sha`.
+
+        Raises `Unprocessable` when it exists already or `sha` is no commit."""
+        path = _path("/repos/{owner}/{repo}/git/refs", owner=owner, repo=repo)
+        # Not retried once it may have reached GitHub: a repeat would only be "exists".
+        response = await self._call("POST", path, json={"ref": ref, "sha": sha}, idempotent=False)
+        return GitRef.from_json(_json(response))
+
+    async def update_ref(
+        self, *, owner: str, repo: str, ref: str, sha: str, force: bool = False
+    ) -> GitRef:
+        """Point `ref` (`heads/<branch>`) at `sha`; without `force` only a fast forward.
+
+        Raises `Unprocessable` for "Update is not a fast forward", an unknown reference or
+        commit."""
+        path = _ref_path("/repos/{owner}/{repo}/git/refs/{ref}", owner=owner, repo=repo, ref=ref)
+        response = await self._call("PATCH", path, json={"sha": sha, "force": force})
+        return GitRef.from_json(_json(response))
+
+    async def delete_ref(self, *, owner: str, repo: str, ref: str) -> bool:
+        """Delete `ref` (`heads/<branch>`); False when there was no such reference."""
+        path = _ref_path("/repos/{owner}/{repo}/git/refs/{ref}", owner=owner, repo=repo, ref=ref)
+        try:
+            await self._call("DELETE", path)
+        except Unprocessable as exc:
+            if "reference does not exist" in exc.message.lower():
+                return False
+            raise
+        return True
+
+    async def merge_branches(
+        self,
+        *,
+        owner: str,
+        repo: str,
+        base: str,
+        head: str,
+        commit_message: str | None = None,
+    ) -> GitCommit | None:
+        """Merge `head` (a branch or a sha) into the branch `base` (GitHub makes a merge
+        commit and moves `base` to it); the merge commit, or None when `base` already
+        contains `head` (204).
+
+        Raises `MergeConflict` (409) when they conflict, `NotFound` when either is
+        missing. A repeat after a lost answer is harmless (it answers 204), so it is
+        retried like a read."""
+        path = _path("/repos/{owner}/{repo}/merges", owner=owner, repo=repo)
+        body = {"base": base, "head": head}
+        if commit_message is not None:
+            body["commit_message"] = commit_message
+        try:
+            response = await self._call("POST", path, json=body)
+        except Conflict as exc:
+            raise MergeConflict(exc.status, exc.message) from exc
+        if response.status_code == 204:
+            return None
+        return GitCommit.from_commit_json(_json(response))
+
+    async def get_git_commit(self, *, owner: str, repo: str, sha: str) -> GitCommit:
+        """The commit `sha` from the git database: its tree and parents (`NotFound` when
+        there is none). Commits never change: the conditional read is nearly free."""
+        path = _path("/repos/{owner}/{repo}/git/commits/{sha}", owner=owner, repo=repo, sha=sha)
+        return GitCommit.from_json(_json(await self._call("GET", path)))
 
     async def get_collaborator_permission(
         self, *, owner: str, repo: str, username: str

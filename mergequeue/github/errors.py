@@ -8,6 +8,7 @@ __all__ = [
     "Conflict",
     "Forbidden",
     "GitHubError",
+    "MergeConflict",
     "NotFound",
     "NotMergeable",
     "RateLimited",
@@ -44,6 +45,10 @@ class NotMergeable(GitHubError):
 
 class Conflict(GitHubError):
     """409: e.g. the head sha given to merge no longer matches the pull request."""
+
+
+class MergeConflict(Conflict):
+    """409 from the merges endpoint: the head and the base change the same lines."""
 
 
 class Unprocessable(GitHubError):

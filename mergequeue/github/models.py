@@ -22,6 +22,8 @@ __all__ = [
     "Comment",
     "CommitStatus",
     "Comparison",
+    "GitCommit",
+    "GitRef",
     "HookDelivery",
     "HookDeliveryPage",
     "Installation",
@@ -353,6 +355,66 @@ class Comparison:
             ahead_by=_req_int(data, "ahead_by", "comparison"),
             behind_by=_req_int(data, "behind_by", "comparison"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class GitRef:
+    """A git reference: `ref` fully qualified (refs/heads/main) and the commit it names."""
+
+    ref: str
+    sha: str
+
+    @property
+    def branch(self) -> str | None:
+        """The branch name of a refs/heads/ reference (None for tags and others)."""
+        prefix = "refs/heads/"
+        return self.ref[len(prefix) :] if self.ref.startswith(prefix) else None
+
+    @classmethod
+    def from_json(cls, value: object) -> GitRef:
+        data = _obj(value, "git_ref")
+        return cls(
+            ref=_req_str(data, "ref", "git_ref"),
+            sha=_req_str(_sub(data, "object"), "sha", "git_ref.object"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class GitCommit:
+    """A commit's identity and content: equal `tree_sha` means equal files."""
+
+    sha: str
+    tree_sha: str
+    parents: tuple[str, ...]
+    message: str
+
+    @classmethod
+    def from_json(cls, value: object) -> GitCommit:
+        """From the git database's commit (`GET /git/commits/{sha}`)."""
+        data = _obj(value, "git_commit")
+        return cls(
+            sha=_req_str(data, "sha", "git_commit"),
+            tree_sha=_req_str(_sub(data, "tree"), "sha", "git_commit.tree"),
+            parents=_parent_shas(data),
+            message=_str(data, "message"),
+        )
+
+    @classmethod
+    def from_commit_json(cls, value: object) -> GitCommit:
+        """From a REST commit (the merges endpoint, compare, branches): the git commit's
+        fields sit under `commit`."""
+        data = _obj(value, "commit")
+        inner = _sub(data, "commit")
+        return cls(
+            sha=_req_str(data, "sha", "commit"),
+            tree_sha=_req_str(_sub(inner, "tree"), "sha", "commit.commit.tree"),
+            parents=_parent_shas(data),
+            message=_str(inner, "message"),
+        )
+
+
+def _parent_shas(data: Json) -> tuple[str, ...]:
+    return tuple(_req_str(p, "sha", "parents[]") for p in _list(data, "parents"))
 
 
 @dataclass(frozen=True, slots=True)

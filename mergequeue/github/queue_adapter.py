@@ -1,8 +1,11 @@
-"""The queue engine's view of GitHub (`mergequeue.queue.ports.RepositoryGitHub`) over REST.
+"""The queue engine's view of GitHub (`mergequeue.queue.ports.RepositoryGitHub`, and
+parallel mode's `StagingGitHub`) over REST.
 
 One instance serves one repository through a `GitHubClient` bound to its installation.
 GitHub's "not like this" answers become `Refused`; `RateLimited` and `Unavailable` pass
-through untouched so the engine defers the work rather than giving up on it.
+through untouched so the engine defers the work rather than giving up on it. For staging
+branches, a merge conflict is the port's `Conflict`, and a missing branch or commit where
+one must exist (merging into it, reading a commit's tree) is `Refused(404)`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from mergequeue.github.client import GitHubClient
 from mergequeue.github.errors import (
     Conflict,
     Forbidden,
+    MergeConflict,
     NotFound,
     NotMergeable,
     Unprocessable,
@@ -21,6 +25,7 @@ from mergequeue.github.errors import (
 from mergequeue.github.models import CheckRun, CommitStatus, MergeMethod, PullRequest
 from mergequeue.queue.decide import Check
 from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+from mergequeue.queue.ports import Conflict as StagingConflict
 
 __all__ = ["RestRepositoryGitHub"]
 
@@ -80,7 +85,8 @@ def _role(permission: str, role_name: str) -> Role:
 
 
 class RestRepositoryGitHub:
-    """`RepositoryGitHub` for `owner/repo` through `client` (an installation's view)."""
+    """`RepositoryGitHub` and `StagingGitHub` for `owner/repo` through `client` (an
+    installation's view)."""
 
     def __init__(self, client: GitHubClient, *, owner: str, repo: str) -> None:
         self._client = client
@@ -189,3 +195,68 @@ class RestRepositoryGitHub:
 
     def budget(self) -> Budget | None:
         return self._client.budget()
+
+    # -- staging branches (parallel mode) ---------------------------------------------
+
+    async def branch_head(self, branch: str) -> str | None:
+        try:
+            ref = await self._client.get_ref(
+                owner=self._owner, repo=self._repo, ref=f"heads/{branch}"
+            )
+        except NotFound:
+            return None
+        return ref.sha
+
+    async def create_branch(self, branch: str, sha: str) -> None:
+        await _refusable(
+            self._client.create_ref(
+                owner=self._owner, repo=self._repo, ref=f"refs/heads/{branch}", sha=sha
+            )
+        )
+
+    async def reset_branch(self, branch: str, sha: str) -> None:
+        await _refusable(
+            self._client.update_ref(
+                owner=self._owner, repo=self._repo, ref=f"heads/{branch}", sha=sha, force=True
+            )
+        )
+
+    async def delete_branch(self, branch: str) -> None:
+        # The client answers False, not an error, for a branch that is not there.
+        await _refusable(
+            self._client.delete_ref(owner=self._owner, repo=self._repo, ref=f"heads/{branch}")
+        )
+
+    async def merge_into(self, branch: str, head_sha: str, message: str) -> str:
+        try:
+            commit = await self._client.merge_branches(
+                owner=self._owner,
+                repo=self._repo,
+                base=branch,
+                head=head_sha,
+                commit_message=message,
+            )
+        except MergeConflict as exc:
+            raise StagingConflict(exc.message) from exc
+        except (NotFound, *_REFUSALS) as exc:
+            raise Refused(exc.status, exc.message) from exc
+        if commit is not None:
+            return commit.sha
+        # 204: the branch has the head already and did not move.
+        head = await self.branch_head(branch)
+        if head is None:
+            raise Refused(404, "Base does not exist")
+        return head
+
+    async def tree_of(self, sha: str) -> str:
+        try:
+            commit = await self._client.get_git_commit(owner=self._owner, repo=self._repo, sha=sha)
+        except NotFound as exc:
+            raise Refused(exc.status, exc.message) from exc
+        return commit.tree_sha
+
+    async def branches_with_prefix(self, prefix: str) -> tuple[str, ...]:
+        refs = await self._client.list_matching_refs(
+            owner=self._owner, repo=self._repo, prefix=f"heads/{prefix}"
+        )
+        return tuple(sorted(r.branch for r in refs if r.branch is not None))

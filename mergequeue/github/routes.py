@@ -36,6 +36,12 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/app/hook/deliveries",
     "/app/hook/deliveries/{delivery_id}/attempts",
     "/user",
+    "/repos/{owner}/{repo}/git/ref/{ref}",
+    "/repos/{owner}/{repo}/git/matching-refs/{ref}",
+    "/repos/{owner}/{repo}/git/refs",
+    "/repos/{owner}/{repo}/git/refs/{ref}",
+    "/repos/{owner}/{repo}/merges",
+    "/repos/{owner}/{repo}/git/commits/{commit_sha}",
     # Close relatives, so that a later caller does not land in "other".
     "/app",
     "/app/installations/{installation_id}",
@@ -56,7 +62,14 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/branches",
     "/repos/{owner}/{repo}/branches/{branch}/protection",
     "/repos/{owner}/{repo}/contents/{path}",
-    "/repos/{owner}/{repo}/git/refs/{ref}",
+)
+
+# A git reference (heads/mergequeue/main/1) is sent with its slashes: the trailing {ref}
+# of these templates spans several path segments.
+_MULTI_SEGMENT_SUFFIXES: tuple[str, ...] = (
+    "/git/ref/{ref}",
+    "/git/matching-refs/{ref}",
+    "/git/refs/{ref}",
 )
 
 _PARAM = re.compile(r"\{[a-z_]+\}")
@@ -64,7 +77,13 @@ _PARAM = re.compile(r"\{[a-z_]+\}")
 
 def _compile(template: str) -> re.Pattern[str]:
     parts = _PARAM.split(template)
-    return re.compile("[^/]+".join(re.escape(part) for part in parts) + r"\Z")
+    segments = ["[^/]+"] * (len(parts) - 1)
+    if template.endswith(_MULTI_SEGMENT_SUFFIXES):
+        segments[-1] = ".+"
+    pattern = re.escape(parts[0]) + "".join(
+        seg + re.escape(part) for seg, part in zip(segments, parts[1:], strict=True)
+    )
+    return re.compile(pattern + r"\Z")
 
 
 def _literal_segments(template: str) -> int:

@@ -210,6 +210,8 @@ def merge_pull(ctx: Ctx) -> Answer:
         number=pr.number,
         sha=body.get("sha"),
         method=body.get("merge_method", "merge"),
+        commit_title=body.get("commit_title"),
+        commit_message=body.get("commit_message"),
     )
     return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
 
@@ -294,6 +296,76 @@ def compare(ctx: Ctx) -> Answer:
     base, head = base.rpartition(":")[2], head.rpartition(":")[2]
     cmp = ctx.fake.comparison(full_name=repo.full_name, base=base, head=head)
     return 200, shapes.comparison(ctx.api, repo, basehead, cmp), {}
+
+
+def _fields(ctx: Ctx, *required: str) -> dict[str, Any]:
+    body = ctx.body if isinstance(ctx.body, dict) else {}
+    for name in required:
+        if not isinstance(body.get(name), str):
+            raise ApiError(422, f'Invalid request.\n\n"{name}" wasn\'t supplied.')
+    return body
+
+
+def get_ref(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    ref = ctx.params["ref"]
+    sha = ctx.fake.get_ref(full_name=repo.full_name, ref=ref)
+    return 200, shapes.git_ref(ctx.api, repo, f"refs/{ref}", sha), {}
+
+
+def matching_refs(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    ref = ctx.params["ref"]
+    refs = ctx.fake.matching_refs(full_name=repo.full_name, ref=ref)
+    items = [shapes.git_ref(ctx.api, repo, name, sha) for name, sha in refs]
+    page, headers = _page(ctx, f"/repos/{repo.full_name}/git/matching-refs/{ref}", items)
+    return 200, page, headers
+
+
+def create_ref(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "ref", "sha")
+    sha = ctx.fake.create_ref(full_name=repo.full_name, ref=body["ref"], sha=body["sha"])
+    data = shapes.git_ref(ctx.api, repo, body["ref"], sha)
+    return 201, data, {"Location": data["url"]}
+
+
+def update_ref(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "sha")
+    ref = ctx.params["ref"]
+    force = body.get("force", False)
+    if not isinstance(force, bool):
+        raise ApiError(422, "Invalid request.\n\nFor 'properties/force', it is not a boolean.")
+    sha = ctx.fake.update_ref(full_name=repo.full_name, ref=ref, sha=body["sha"], force=force)
+    return 200, shapes.git_ref(ctx.api, repo, f"refs/{ref}", sha), {}
+
+
+def delete_ref(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    ctx.fake.delete_ref(full_name=repo.full_name, ref=ctx.params["ref"])
+    return 204, None, {}
+
+
+def merge_branches(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "base", "head")
+    message = body.get("commit_message")
+    sha = ctx.fake.merge_branches(
+        full_name=repo.full_name,
+        base=body["base"],
+        head=body["head"],
+        commit_message=message if isinstance(message, str) else None,
+    )
+    if sha is None:
+        return 204, None, {}
+    return 201, shapes.commit(ctx.api, repo, sha), {}
+
+
+def get_git_commit(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    commit = ctx.fake.git_commit(full_name=repo.full_name, sha=ctx.params["commit_sha"])
+    return 200, shapes.git_commit(ctx.api, repo, commit), {}
 
 
 def collaborator_permission(ctx: Ctx) -> Answer:
@@ -456,6 +528,37 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
         collaborator_permission,
         "token",
     ),
+    (
+        "/repos/{owner}/{repo}/git/ref/{ref}",
+        "/repos/{owner}/{repo}/git/ref/{ref:path}",
+        "GET",
+        get_ref,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/git/matching-refs/{ref}",
+        "/repos/{owner}/{repo}/git/matching-refs/{ref:path}",
+        "GET",
+        matching_refs,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/git/refs", "", "POST", create_ref, "token"),
+    (
+        "/repos/{owner}/{repo}/git/refs/{ref}",
+        "/repos/{owner}/{repo}/git/refs/{ref:path}",
+        "PATCH",
+        update_ref,
+        "token",
+    ),
+    (
+        "/repos/{owner}/{repo}/git/refs/{ref}",
+        "/repos/{owner}/{repo}/git/refs/{ref:path}",
+        "DELETE",
+        delete_ref,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/merges", "", "POST", merge_branches, "token"),
+    ("/repos/{owner}/{repo}/git/commits/{commit_sha}", "", "GET", get_git_commit, "token"),
     ("/repos/{owner}/{repo}/issues", "", "GET", list_issues, "token"),
     ("/repos/{owner}/{repo}/issues/comments", "", "GET", list_repo_comments, "token"),
     ("/app/installations", "", "GET", list_app_installations, "app"),
@@ -552,6 +655,7 @@ def _endpoint(
             if_none_match=request.headers.get("if-none-match"),
         )
         fake.calls.append(call)
+        fake.api_url = str(request.base_url).rstrip("/")
         request_id = _request_id()
         headers = {
             "X-GitHub-Request-Id": request_id,
@@ -621,8 +725,8 @@ def _endpoint(
         )
         headers.update(extra)
         call.status = status
-        if status == 304:
-            return Response(status_code=304, headers=headers)
+        if status in (204, 304):
+            return Response(status_code=status, headers=headers)
         return Response(content, status_code=status, headers=headers, media_type=JSON_TYPE)
 
     return endpoint

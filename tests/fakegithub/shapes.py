@@ -6,11 +6,16 @@ pagination links point back at the fake wherever it runs.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from tests.fakegithub.git import Commit
     from tests.fakegithub.state import (
         FakeCheckRun,
         FakeComment,
@@ -27,6 +32,7 @@ Json = dict[str, Any]
 HTML = "https://github.com"
 EPOCH_ISO = "2026-01-01T00:00:00Z"
 BOT_ID = 41898282
+WEBHOOK_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 
 
 def iso(ts: float) -> str:
@@ -298,7 +304,7 @@ def check_run(api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull]
         "completed_at": EPOCH_ISO if completed else None,
         "output": {
             "title": run.name,
-            "summary": f"{run.name}: {run.conclusion or run.status}",
+            "summary": run.summary or f"{run.name}: {run.conclusion or run.status}",
             "text": None,
             "annotations_count": 0,
             "annotations_url": f"{u}/check-runs/{run.id}/annotations",
@@ -351,11 +357,31 @@ def combined_status(
     }
 
 
-def commit(api: str, repo: FakeRepo, sha: str) -> Json:
+def _git_user(name: str) -> Json:
+    login = name.lower().replace(" ", "-")
+    return {"name": name, "email": f"{login}@users.noreply.github.com", "date": EPOCH_ISO}
+
+
+def _parent(api: str, repo: FakeRepo, sha: str) -> Json:
     u = f"{api}/repos/{repo.full_name}"
-    git_user = {"name": "Monalisa Octocat", "email": "octocat@github.com", "date": EPOCH_ISO}
-    tree = hashlib.sha1(f"tree{sha}".encode()).hexdigest()
-    parent = hashlib.sha1(f"parent{sha}".encode()).hexdigest()
+    return {
+        "sha": sha,
+        "url": f"{u}/commits/{sha}",
+        "html_url": f"{HTML}/{repo.full_name}/commit/{sha}",
+    }
+
+
+def commit(api: str, repo: FakeRepo, sha: str) -> Json:
+    """A commit as the REST commits, compare, branches and merges endpoints give it."""
+    u = f"{api}/repos/{repo.full_name}"
+    known = repo.git.commits.get(sha)
+    if known is not None:
+        tree, parents, message = known.tree_sha, list(known.parents), known.message
+        author = _git_user(known.author)
+    else:
+        tree = hashlib.sha1(f"tree{sha}".encode()).hexdigest()
+        parents = [hashlib.sha1(f"parent{sha}".encode()).hexdigest()]
+        message, author = "Fake commit", _git_user("Monalisa Octocat")
     return {
         "url": f"{u}/commits/{sha}",
         "sha": sha,
@@ -364,22 +390,161 @@ def commit(api: str, repo: FakeRepo, sha: str) -> Json:
         "comments_url": f"{u}/commits/{sha}/comments",
         "commit": {
             "url": f"{u}/git/commits/{sha}",
-            "author": git_user,
-            "committer": git_user,
-            "message": "Fake commit",
+            "author": author,
+            "committer": _git_user("GitHub"),
+            "message": message,
             "comment_count": 0,
             "tree": {"sha": tree, "url": f"{u}/git/trees/{tree}"},
         },
         "author": None,
         "committer": None,
-        "parents": [
-            {
-                "sha": parent,
-                "url": f"{u}/commits/{parent}",
-                "html_url": f"{HTML}/{repo.full_name}/commit/{parent}",
-            }
-        ],
+        "parents": [_parent(api, repo, p) for p in parents],
     }
+
+
+def git_commit(api: str, repo: FakeRepo, c: Commit) -> Json:
+    """A commit as the git database API (`/git/commits/{sha}`) gives it."""
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "sha": c.sha,
+        "node_id": node_id("C", c.sha),
+        "url": f"{u}/git/commits/{c.sha}",
+        "html_url": f"{HTML}/{repo.full_name}/commit/{c.sha}",
+        "author": _git_user(c.author),
+        "committer": _git_user("GitHub"),
+        "message": c.message,
+        "tree": {"sha": c.tree_sha, "url": f"{u}/git/trees/{c.tree_sha}"},
+        "parents": [_parent(api, repo, p) for p in c.parents],
+        "verification": {
+            "verified": False,
+            "reason": "unsigned",
+            "signature": None,
+            "payload": None,
+            "verified_at": None,
+        },
+    }
+
+
+def git_ref(api: str, repo: FakeRepo, ref: str, sha: str) -> Json:
+    """A reference (`ref` fully qualified, e.g. refs/heads/main)."""
+    u = f"{api}/repos/{repo.full_name}"
+    return {
+        "ref": ref,
+        "node_id": node_id("REF", f"{repo.full_name}:{ref}"),
+        "url": f"{u}/git/{ref}",
+        "object": {"type": "commit", "sha": sha, "url": f"{u}/git/commits/{sha}"},
+    }
+
+
+@cache
+def _webhook_fixture(name: str) -> Json:
+    loaded: Json = json.loads((WEBHOOK_FIXTURES / f"{name}.json").read_text())
+    return loaded
+
+
+def _webhook_repository(api: str, repo: FakeRepo, template: Json) -> Json:
+    out = copy.deepcopy(template)
+    out.update(
+        {
+            "id": repo.id,
+            "node_id": node_id("R", repo.id),
+            "name": repo.name,
+            "full_name": repo.full_name,
+            "private": repo.private,
+            "html_url": f"{HTML}/{repo.full_name}",
+            "url": f"{api}/repos/{repo.full_name}",
+            "default_branch": repo.default_branch,
+            "archived": repo.archived,
+            "visibility": "private" if repo.private else "public",
+        }
+    )
+    out["owner"] = {
+        **out["owner"],
+        "login": repo.owner,
+        "id": repo.owner_id,
+        "type": "Organization",
+    }
+    return out
+
+
+def _webhook_suite(
+    api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull], branch: str, template: Json
+) -> Json:
+    u = f"{api}/repos/{repo.full_name}"
+    suite = copy.deepcopy(template)
+    suite.update(
+        {
+            "id": run.suite_id,
+            "node_id": node_id("CS", run.suite_id),
+            "head_branch": branch,
+            "head_sha": run.head_sha,
+            "status": run.status,
+            "conclusion": run.conclusion,
+            "url": f"{u}/check-suites/{run.suite_id}",
+            "before": None,
+            "after": run.head_sha,
+            "pull_requests": [_pull_minimal(api, repo, p) for p in pulls],
+        }
+    )
+    suite["app"] = {**suite["app"], "id": run.app_id, "slug": run.app_slug}
+    return suite
+
+
+def check_run_event(
+    api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull], branch: str
+) -> Json:
+    """The `check_run` webhook (action completed) for a completed run."""
+    template = _webhook_fixture("check_run.completed")
+    payload = copy.deepcopy(template)
+    body = check_run(api, repo, run, pulls)
+    event_run = payload["check_run"]
+    for key in ("id", "node_id", "head_sha", "external_id", "url", "html_url", "details_url"):
+        event_run[key] = body[key]
+    event_run.update(
+        {
+            "status": "completed",
+            "conclusion": run.conclusion,
+            "started_at": EPOCH_ISO,
+            "completed_at": EPOCH_ISO,
+            "name": run.name,
+            "pull_requests": body["pull_requests"],
+        }
+    )
+    event_run["output"] = {
+        "title": run.name,
+        "summary": body["output"]["summary"],
+        "text": None,
+        "annotations_count": 0,
+        "annotations_url": body["output"]["annotations_url"],
+    }
+    event_run["app"] = {**event_run["app"], "id": run.app_id, "slug": run.app_slug}
+    event_run["check_suite"] = _webhook_suite(
+        api, repo, run, pulls, branch, template["check_run"]["check_suite"]
+    )
+    payload["repository"] = _webhook_repository(api, repo, template["repository"])
+    payload.pop("installation", None)
+    return payload
+
+
+def check_suite_event(
+    api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull], branch: str, c: Commit
+) -> Json:
+    """The `check_suite` webhook (action completed) of a run's suite (one run a suite)."""
+    template = _webhook_fixture("check_suite.completed")
+    payload = copy.deepcopy(template)
+    suite = _webhook_suite(api, repo, run, pulls, branch, template["check_suite"])
+    suite_url = f"{api}/repos/{repo.full_name}/check-suites/{run.suite_id}"
+    suite.update({"latest_check_runs_count": 1, "check_runs_url": f"{suite_url}/check-runs"})
+    suite["head_commit"] = {
+        **suite["head_commit"],
+        "id": c.sha,
+        "tree_id": c.tree_sha,
+        "message": c.message,
+    }
+    payload["check_suite"] = suite
+    payload["repository"] = _webhook_repository(api, repo, template["repository"])
+    payload.pop("installation", None)
+    return payload
 
 
 def status_check_policy(api: str, repo: FakeRepo, branch: str) -> Json:

@@ -14,13 +14,16 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import httpx
+
+from tests.fakegithub.git import Commit, Comparison, Git, MergeOutcome
 
 FaultKind = Literal["delay", "fail", "hang", "secondary_rate_limit"]
 
@@ -49,6 +52,11 @@ class ApiError(Exception):
 
 def fake_sha(*parts: object) -> str:
     return hashlib.sha1("/".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _pull_file(number: int) -> dict[str, str | None]:
+    """What a pull request changes unless told otherwise: a file of its own."""
+    return {f"changes/{number}.txt": f"change {number}\n"}
 
 
 @dataclass
@@ -90,6 +98,8 @@ class FakeCheckRun:
     app_id: int
     app_slug: str
     suite_id: int
+    # The output's summary (None: "<name>: <conclusion>").
+    summary: str | None = None
 
 
 @dataclass
@@ -145,8 +155,8 @@ class FakeRepo:
     private: bool = False
     archived: bool = False
     branches: dict[str, str] = field(default_factory=dict)
-    # Every sha each branch has pointed at, oldest first: compare counts commits from it.
-    history: dict[str, list[str]] = field(default_factory=dict)
+    # The repository's commits: compare, merges and mergeability come from real ancestry.
+    git: Git = field(default_factory=Git)
     rulesets: list[FakeRuleset] = field(default_factory=list)
     # Collaborators' role names (none/read/triage/write/maintain/admin).
     roles: dict[str, str] = field(default_factory=dict)
@@ -161,11 +171,8 @@ class FakeRepo:
         return f"{self.owner}/{self.name}"
 
     def set_branch(self, branch: str, sha: str) -> None:
-        """Point `branch` at `sha`, remembering it in the branch's history."""
+        """Point `branch` at the commit `sha` (use `FakeGitHub` methods: they also run CI)."""
         self.branches[branch] = sha
-        history = self.history.setdefault(branch, [])
-        if not history or history[-1] != sha:
-            history.append(sha)
 
 
 @dataclass
@@ -179,14 +186,58 @@ class FakeComment:
     created_at: float = field(default_factory=time.time)
 
 
+# GitHub's compare of base...head (status, ahead_by, behind_by, merge base, commits).
+FakeComparison = Comparison
+
+
 @dataclass
-class FakeComparison:
-    status: str  # identical, ahead, behind or diverged
-    ahead_by: int
-    behind_by: int
-    base_sha: str
-    merge_base_sha: str
-    commits: list[str]  # the head's commits the base lacks, oldest first
+class FakeCI:
+    """A scripted CI (`FakeGitHub.set_ci`): it runs on commits that land on matching
+    branches and decides from the commit's tree."""
+
+    full_name: str
+    name: str
+    bad_paths: list[str]
+    flaky: dict[str, float]
+    seed: int
+    branches: list[str]
+    app_id: int
+    app_slug: str
+    ci_delay: float | None
+
+    def runs_on(self, branch: str) -> bool:
+        return any(fnmatch.fnmatchcase(branch, pattern) for pattern in self.branches)
+
+    def verdict(self, commit: Commit, attempt: int) -> tuple[str, str]:
+        """(conclusion, why) for a run on `commit`: bad paths fail it, flaky paths may."""
+        tree = commit.tree
+        for pattern in self.bad_paths:
+            bad = sorted(p for p in tree if fnmatch.fnmatchcase(p, pattern))
+            if bad:
+                return "failure", f"bad path {bad[0]}"
+        # One generator per run: outcomes depend on the seed, the commit and the attempt,
+        # not on the order in which runs happen to be started.
+        rng = random.Random(f"{self.seed}:{self.name}:{commit.sha}:{attempt}")
+        for path, probability in sorted(self.flaky.items()):
+            if path in tree and rng.random() < probability:
+                return "failure", f"flaky path {path}"
+        return "success", "all good"
+
+
+@dataclass
+class FakeCIRun:
+    """One run of a scripted CI: a check run, pending until completed."""
+
+    check_run_id: int
+    full_name: str
+    name: str
+    sha: str
+    tree_sha: str
+    branch: str
+    conclusion: str  # decided when the run starts, shown when it completes
+    reason: str
+    status: str = "in_progress"
+    details_url: str = ""
 
 
 @dataclass
@@ -296,6 +347,11 @@ class FakeGitHub:
         "points",
         "pull_json",
         "comments_json",
+        "commit_json",
+        "set_ci",
+        "complete_ci",
+        "run_ci",
+        "ci_runs_json",
     )
 
     def __init__(
@@ -334,6 +390,12 @@ class FakeGitHub:
         self.exhausted: dict[str | None, int] = {}
         self.minted = 0
         self.deliveries: list[FakeDelivery] = []
+        # Scripted CI: (full name, check name) -> its script; every run it started.
+        self.cis: dict[tuple[str, str], FakeCI] = {}
+        self.ci_runs: list[FakeCIRun] = []
+        self._ci_tasks: set[asyncio.Task[None]] = set()
+        # The API's base URL as last seen by a request (webhook payloads link to it).
+        self.api_url = "https://api.github.com"
         self._ids = itertools.count(1000)
         self._release = asyncio.Event()
 
@@ -345,6 +407,8 @@ class FakeGitHub:
     def reset(self) -> None:
         """Forget all state, faults and calls (and release hung requests); the App stays."""
         self._release.set()
+        for task in self._ci_tasks:
+            task.cancel()
         self._init_state()
 
     def set_app(self, *, app_id: int, public_key: str) -> None:
@@ -394,21 +458,85 @@ class FakeGitHub:
             private=private,
             archived=archived,
         )
-        repo.set_branch(default_branch, fake_sha(full_name, default_branch, 0))
+        initial = repo.git.commit(
+            tree={"README.md": f"# {name}\n"}, message="Initial commit", author=owner
+        )
+        repo.set_branch(default_branch, initial.sha)
         self.repos[full_name] = repo
         return {"id": repo.id, "sha": repo.branches[default_branch]}
 
     def repo(self, full_name: str) -> FakeRepo:
         return self.repos[full_name]
 
-    def add_branch(self, *, full_name: str, branch: str, sha: str | None = None) -> str:
-        repo = self.repos[full_name]
-        repo.set_branch(branch, sha or fake_sha(full_name, branch, self.next_id()))
-        return repo.branches[branch]
+    def add_branch(
+        self,
+        *,
+        full_name: str,
+        branch: str,
+        sha: str | None = None,
+        files: Mapping[str, str | None] | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Same as `push`."""
+        return self.push(full_name=full_name, branch=branch, sha=sha, files=files, message=message)
 
-    def push(self, *, full_name: str, branch: str, sha: str | None = None) -> str:
-        """Move a branch to a new commit (e.g. the base moves: open pulls become behind)."""
-        return self.add_branch(full_name=full_name, branch=branch, sha=sha)
+    def push(
+        self,
+        *,
+        full_name: str,
+        branch: str,
+        sha: str | None = None,
+        files: Mapping[str, str | None] | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Move a branch to a new commit on top of it (a new branch starts from the
+        default branch's head): the base moves, open pulls on it become behind.
+
+        The commit changes `files` (path -> content, None deletes), by default a file of
+        its own; `sha` names it (a known sha just moves the branch there)."""
+        repo = self.repos[full_name]
+        if sha is not None and files is None and sha in repo.git:
+            self._move(repo, branch, sha)
+            return sha
+        parent = repo.branches.get(branch, repo.branches[repo.default_branch])
+        n = self.next_id()
+        changes = dict(files) if files is not None else {f"pushes/{n}.txt": f"push {n}\n"}
+        made = self._commit_on(repo, parent, changes, message or f"Push {n} to {branch}", sha=sha)
+        self._move(repo, branch, made.sha)
+        return made.sha
+
+    def _commit_on(
+        self,
+        repo: FakeRepo,
+        parent: str,
+        changes: Mapping[str, str | None],
+        message: str,
+        *,
+        sha: str | None = None,
+        author: str = "Monalisa Octocat",
+    ) -> Commit:
+        tree = repo.git.get(parent).tree.changed(changes)
+        return repo.git.commit(
+            tree=tree, parents=(parent,), message=message, author=author, sha=sha
+        )
+
+    def _move(self, repo: FakeRepo, branch: str, sha: str) -> None:
+        """Point a branch at a commit, as a push does: scripted CI runs on new commits of
+        the branches it watches, and, as on GitHub, an open pull request whose head is
+        now in its base branch's history is merged."""
+        moved = repo.branches.get(branch) != sha
+        repo.set_branch(branch, sha)
+        if not moved:
+            return
+        for pr in repo.pulls.values():
+            if (
+                pr.state == "open"
+                and pr.base_ref == branch
+                and pr.head_sha in repo.git
+                and repo.git.is_ancestor(pr.head_sha, sha)
+            ):
+                pr.merged, pr.state, pr.merge_commit_sha = True, "closed", sha
+        self._start_ci(repo, branch, sha)
 
     def add_pull(
         self,
@@ -423,33 +551,53 @@ class FakeGitHub:
         user: str = "octocat",
         draft: bool = False,
         conflict: bool = False,
+        files: Mapping[str, str | None] | None = None,
     ) -> dict[str, Any]:
+        """A pull request whose head is one commit on top of its base's head, changing
+        `files` (path -> content, None deletes; default: `changes/<number>.txt`).
+        `head_sha` names that commit; `conflict=True` makes it conflict with its base
+        whatever the trees say."""
         repo = self.repos[full_name]
         number = number or max([0, *repo.pulls]) + 1
         base_ref = base_ref or repo.default_branch
         head_ref = head_ref or f"feature-{number}"
-        head_sha = head_sha or fake_sha(full_name, head_ref, self.next_id())
-        repo.set_branch(head_ref, head_sha)
+        base_head = repo.branches[base_ref]
+        if head_sha is not None and files is None and head_sha in repo.git:
+            head = repo.git.get(head_sha)
+        else:
+            changes = dict(files) if files is not None else _pull_file(number)
+            head = self._commit_on(repo, base_head, changes, title, sha=head_sha, author=user)
+        self._move(repo, head_ref, head.sha)
         self.users.add(user)
         repo.pulls[number] = FakePull(
             number=number,
             id=self.next_id(),
             head_ref=head_ref,
-            head_sha=head_sha,
+            head_sha=head.sha,
             base_ref=base_ref,
-            base_sha=repo.branches[base_ref],
+            base_sha=base_head,
             title=title,
             user=user,
             labels=list(labels),
             draft=draft,
             conflict=conflict,
         )
-        return {"number": number, "head_sha": head_sha, "head_ref": head_ref}
+        return {"number": number, "head_sha": head.sha, "head_ref": head_ref}
 
     def set_pull(self, *, full_name: str, number: int, **changes: Any) -> None:
         """Change a pull request's fields, e.g. `conflict=True`, `head_sha=...`,
         `mergeable=None` (GitHub still computing), `mergeable_state="unstable"`."""
-        pr = self.repos[full_name].pulls[number]
+        repo = self.repos[full_name]
+        pr = repo.pulls[number]
+        if "head_sha" in changes and changes["head_sha"] not in repo.git:
+            # The author pushed: a new commit on top of the head, with that sha.
+            self._commit_on(
+                repo,
+                self._head_commit(repo, pr),
+                {f"changes/{pr.number}.txt": f"change {pr.number} at {changes['head_sha']}\n"},
+                f"Push to {pr.head_ref}",
+                sha=changes["head_sha"],
+            )
         if "mergeable" in changes:
             value = changes.pop("mergeable")
             pr.mergeable_is_unknown = value is None
@@ -461,7 +609,7 @@ class FakeGitHub:
                 raise AttributeError(f"pull request has no field {key!r}")
             setattr(pr, key, value)
         if "head_sha" in changes:
-            self.repos[full_name].set_branch(pr.head_ref, pr.head_sha)
+            self._move(repo, pr.head_ref, pr.head_sha)
 
     def add_check_run(
         self,
@@ -639,16 +787,38 @@ class FakeGitHub:
         """Checks branch protection and active rulesets require on `branch` (their union)."""
         return {name for name, _ in self._required(self._repo(full_name), branch)}
 
+    def _head_commit(self, repo: FakeRepo, pr: FakePull) -> str:
+        """The pull request's head as a known commit (a test that assigned `head_sha`
+        directly gets a commit with that sha on top of the pull's base)."""
+        if pr.head_sha not in repo.git:
+            parent = pr.base_sha if pr.base_sha in repo.git else repo.branches[pr.base_ref]
+            self._commit_on(repo, parent, _pull_file(pr.number), pr.title, sha=pr.head_sha)
+        return pr.head_sha
+
+    def _trial_merge(self, repo: FakeRepo, pr: FakePull) -> MergeOutcome | None:
+        """The merge of the head into its base as GitHub tries it (None: no base)."""
+        base_head = repo.branches.get(pr.base_ref)
+        if base_head is None:
+            return None
+        return repo.git.merge(base_head, self._head_commit(repo, pr))
+
     def merge_state(self, *, full_name: str, number: int) -> tuple[bool | None, str, str | None]:
-        """(mergeable, mergeable_state, why a merge would be refused or None)."""
+        """(mergeable, mergeable_state, why a merge would be refused or None).
+
+        Mergeable comes from a trial merge of the head into the base (and the test
+        overrides: `conflict`, `mergeable`); behind means the base's head is not in the
+        head's history."""
         repo, pr = self._pull(full_name, number)
         if pr.state == "closed" or pr.merged:
             return None, "unknown", "Pull Request is not mergeable"
         if pr.mergeable_is_unknown:
             return None, "unknown", "Base branch was modified. Review and try the merge again."
-        mergeable = not pr.conflict if pr.mergeable_override is None else pr.mergeable_override
+        trial = self._trial_merge(repo, pr)
+        clean = not pr.conflict and (trial is None or trial.clean)
+        mergeable = clean if pr.mergeable_override is None else pr.mergeable_override
         prot = repo.protection.get(pr.base_ref)
-        behind = pr.base_sha != repo.branches.get(pr.base_ref, pr.base_sha)
+        base_head = repo.branches.get(pr.base_ref)
+        behind = base_head is not None and not repo.git.is_ancestor(base_head, pr.head_sha)
         passing, failing = self._check_results(full_name, pr.head_sha)
         missing = [
             name
@@ -680,7 +850,8 @@ class FakeGitHub:
         return mergeable, state, refusal
 
     def update_branch(self, *, full_name: str, number: int, expected_head_sha: str | None) -> None:
-        """Merge the base into the pull request's head: a new head that includes the base."""
+        """Merge the base into the pull request's head: a new head (a merge commit whose
+        parents are the old head and the base's head) that includes the base."""
         repo, pr = self._pull(full_name, number)
         if pr.state != "open":
             raise ApiError(422, "Pull request is closed")
@@ -689,16 +860,37 @@ class FakeGitHub:
         if expected_head_sha is not None and expected_head_sha != pr.head_sha:
             raise ApiError(422, "expected_head_sha does not match the pull request's head")
         base_head = repo.branches[pr.base_ref]
-        if pr.base_sha == base_head:
+        head = self._head_commit(repo, pr)
+        if repo.git.is_ancestor(base_head, head):
             raise ApiError(422, "There are no new commits on the base branch.")
-        if pr.conflict:
+        trial = repo.git.merge(head, base_head)
+        if pr.conflict or trial.tree is None:
             raise ApiError(422, "merge conflict between base and head")
-        pr.head_sha = fake_sha("update-branch", pr.head_sha, base_head)
+        merged = repo.git.commit(
+            tree=trial.tree,
+            parents=(head, base_head),
+            message=f"Merge branch '{pr.base_ref}' into {pr.head_ref}",
+        )
+        pr.head_sha = merged.sha
         pr.base_sha = base_head
-        repo.set_branch(pr.head_ref, pr.head_sha)
+        self._move(repo, pr.head_ref, merged.sha)
 
-    def merge_pull(self, *, full_name: str, number: int, sha: str | None, method: str) -> str:
-        """Merge the pull request into its base; returns the merge commit's sha."""
+    def merge_pull(
+        self,
+        *,
+        full_name: str,
+        number: int,
+        sha: str | None,
+        method: str,
+        commit_title: str | None = None,
+        commit_message: str | None = None,
+    ) -> str:
+        """Merge the pull request into its base; returns the new commit's sha.
+
+        `merge` makes a merge commit (parents: the base's head, the pull's head);
+        `squash` and `rebase` one commit on top of the base; all with the three-way
+        merged tree. 405 when GitHub would refuse (conflict, checks, behind, draft),
+        409 when `sha` is not the head."""
         repo, pr = self._pull(full_name, number)
         if method not in ("merge", "squash", "rebase"):
             raise ApiError(422, "Invalid request.\n\nmerge_method is not a valid value.")
@@ -707,10 +899,36 @@ class FakeGitHub:
         _, _, refusal = self.merge_state(full_name=full_name, number=number)
         if refusal is not None:
             raise ApiError(405, refusal)
-        merged = fake_sha("merged", repo.full_name, pr.number, pr.head_sha, method)
-        repo.set_branch(pr.base_ref, merged)
-        pr.merged, pr.state, pr.merge_commit_sha = True, "closed", merged
-        return merged
+        base_head = repo.branches[pr.base_ref]
+        head = self._head_commit(repo, pr)
+        trial = repo.git.merge(base_head, head)
+        if trial.tree is None:
+            # Only a test override (mergeable=True) gets here: GitHub cannot merge it.
+            raise ApiError(405, "Pull Request is not mergeable")
+        if method == "merge":
+            title = (
+                commit_title or f"Merge pull request #{pr.number} from {repo.owner}/{pr.head_ref}"
+            )
+            parents: tuple[str, ...] = (base_head, head)
+            default_body = pr.title
+        elif method == "squash":
+            title = commit_title or f"{pr.title} (#{pr.number})"
+            parents = (base_head,)
+            default_body = ""
+        else:
+            title = commit_title or repo.git.get(head).message
+            parents = (base_head,)
+            default_body = ""
+        body = commit_message if commit_message is not None else default_body
+        merged = repo.git.commit(
+            tree=trial.tree,
+            parents=parents,
+            message=f"{title}\n\n{body}" if body else title,
+            author=pr.user,
+        )
+        self._move(repo, pr.base_ref, merged.sha)
+        pr.merged, pr.state, pr.merge_commit_sha = True, "closed", merged.sha
+        return merged.sha
 
     def create_comment(
         self,
@@ -737,53 +955,24 @@ class FakeGitHub:
             raise ApiError(404, "Label does not exist")
         pr.labels.remove(label)
 
-    def _history_of(self, repo: FakeRepo, ref: str) -> list[str]:
-        """The commits of `ref` (a branch, or a sha some branch once pointed at), oldest
-        first."""
+    def _resolve(self, repo: FakeRepo, ref: str) -> str | None:
+        """The commit a branch name or a (prefix of a) sha names."""
         if ref in repo.branches:
-            return repo.history.get(ref) or [repo.branches[ref]]
-        for history in repo.history.values():
-            if ref in history:
-                return history[: history.index(ref) + 1]
-        raise ApiError(404, "Not Found")
-
-    def _open_pull_with_head(self, repo: FakeRepo, sha: str) -> FakePull | None:
-        pulls = [p for p in repo.pulls.values() if p.head_sha == sha]
-        pulls.sort(key=lambda p: (p.state == "open", p.number))
-        return pulls[-1] if pulls else None
+            return repo.branches[ref]
+        return repo.git.resolve(ref)
 
     def comparison(self, *, full_name: str, base: str, head: str) -> FakeComparison:
-        """GitHub's compare of `base...head` (branch names or shas).
-
-        behind_by counts the base's commits since the pull request (whose head `head` is)
-        was last based on it; ahead_by the commits pushed to the pull request's branch.
-        """
+        """GitHub's compare of `base...head` (branch names or shas), from real ancestry:
+        ahead_by counts the head's commits the base lacks, behind_by the base's commits
+        the head lacks."""
         repo = self._repo(full_name)
-        base_history = self._history_of(repo, base)
-        head_sha = repo.branches.get(head, head)
-        ahead_shas: list[str] = []
-        if head_sha in base_history:
-            fork = head_sha
-        else:
-            pr = self._open_pull_with_head(repo, head_sha)
-            if pr is None:
-                raise ApiError(404, "Not Found")
-            fork = pr.base_sha
-            head_history = repo.history.get(pr.head_ref, [])
-            upto = head_history.index(head_sha) + 1 if head_sha in head_history else 0
-            ahead_shas = head_history[:upto] or [head_sha]
-        # Commits after the last time the base pointed at the fork point (all: unrelated).
-        behind = base_history[::-1].index(fork) if fork in base_history else len(base_history)
-        ahead = len(ahead_shas)
-        if ahead == 0 and behind == 0:
-            status = "identical"
-        elif ahead == 0:
-            status = "behind"
-        elif behind == 0:
-            status = "ahead"
-        else:
-            status = "diverged"
-        return FakeComparison(status, ahead, behind, base_history[-1], fork, ahead_shas)
+        base_sha, head_sha = self._resolve(repo, base), self._resolve(repo, head)
+        if base_sha is None or head_sha is None:
+            raise ApiError(404, "Not Found")
+        found = repo.git.compare(base_sha, head_sha)
+        if found is None:
+            raise ApiError(404, f"No common ancestor between {base} and {head}.")
+        return found
 
     def compare(self, *, full_name: str, base: str, head: str) -> tuple[str, int, int]:
         """(status, ahead_by, behind_by) of `base...head`: see `comparison`."""
@@ -793,6 +982,278 @@ class FakeGitHub:
     def behind_by(self, *, full_name: str, base: str, head_sha: str) -> int:
         """How many commits of `base` the head lacks."""
         return self.compare(full_name=full_name, base=base, head=head_sha)[2]
+
+    # -- git: refs, merges, commits (the REST handlers answer with these) -----------------
+
+    def git_commit(self, *, full_name: str, sha: str) -> Commit:
+        """The commit `sha` (or an unambiguous prefix); 404 when there is none."""
+        repo = self._repo(full_name)
+        found = repo.git.resolve(sha)
+        if found is None:
+            raise ApiError(404, "Not Found")
+        return repo.git.get(found)
+
+    def get_ref(self, *, full_name: str, ref: str) -> str:
+        """The sha the ref `heads/<branch>` points at; 404 when there is no such ref."""
+        repo = self._repo(full_name)
+        branch = ref.removeprefix("heads/") if ref.startswith("heads/") else None
+        if branch is None or branch not in repo.branches:
+            raise ApiError(404, "Not Found")
+        return repo.branches[branch]
+
+    def matching_refs(self, *, full_name: str, ref: str) -> list[tuple[str, str]]:
+        """(fully qualified ref, sha) of every branch whose `heads/<branch>` starts with
+        `ref`, sorted by name (empty when none does)."""
+        repo = self._repo(full_name)
+        return sorted(
+            (f"refs/heads/{branch}", sha)
+            for branch, sha in repo.branches.items()
+            if f"heads/{branch}".startswith(ref)
+        )
+
+    def _known_sha(self, repo: FakeRepo, sha: object) -> str:
+        if not isinstance(sha, str) or sha not in repo.git:
+            raise ApiError(422, "Object does not exist")
+        return sha
+
+    def create_ref(self, *, full_name: str, ref: str, sha: str) -> str:
+        """Create the branch of `refs/heads/<branch>` at a known commit."""
+        repo = self._repo(full_name)
+        if not ref.startswith("refs/") or ref.count("/") < 2:
+            raise ApiError(422, "Reference name must start with 'refs/' and have two slashes.")
+        if not ref.startswith("refs/heads/"):
+            raise ApiError(422, "The fake GitHub only models branches (refs/heads/...).")
+        branch = ref.removeprefix("refs/heads/")
+        sha = self._known_sha(repo, sha)
+        if branch in repo.branches:
+            raise ApiError(422, "Reference already exists")
+        self._move(repo, branch, sha)
+        return sha
+
+    def update_ref(self, *, full_name: str, ref: str, sha: str, force: bool = False) -> str:
+        """Point the branch of `heads/<branch>` at a known commit; without `force` only
+        a fast forward (the current head is in the new commit's history)."""
+        repo = self._repo(full_name)
+        branch = ref.removeprefix("heads/") if ref.startswith("heads/") else None
+        if branch is None or branch not in repo.branches:
+            raise ApiError(422, "Reference does not exist")
+        sha = self._known_sha(repo, sha)
+        if not force and not repo.git.is_ancestor(repo.branches[branch], sha):
+            raise ApiError(422, "Update is not a fast forward")
+        self._move(repo, branch, sha)
+        return sha
+
+    def delete_ref(self, *, full_name: str, ref: str) -> None:
+        """Delete the branch of `heads/<branch>` (a pull request's head branch too)."""
+        repo = self._repo(full_name)
+        branch = ref.removeprefix("heads/") if ref.startswith("heads/") else None
+        if branch is None or branch not in repo.branches:
+            raise ApiError(422, "Reference does not exist")
+        if branch == repo.default_branch:
+            raise ApiError(422, "Cannot delete the default branch")
+        del repo.branches[branch]
+
+    def merge_branches(
+        self, *, full_name: str, base: str, head: str, commit_message: str | None = None
+    ) -> str | None:
+        """GitHub's merges endpoint: merge `head` (a branch or a sha) into the branch
+        `base` with a merge commit; its sha, or None (204) when the base has the head
+        already. 404 "Base/Head does not exist", 409 "Merge conflict" (also for the head
+        of an open pull request flagged `conflict`)."""
+        repo = self._repo(full_name)
+        if base not in repo.branches:
+            raise ApiError(404, "Base does not exist")
+        head_sha = self._resolve(repo, head)
+        if head_sha is None:
+            raise ApiError(404, "Head does not exist")
+        base_head = repo.branches[base]
+        if repo.git.is_ancestor(head_sha, base_head):
+            return None
+        flagged = any(
+            p.conflict and p.state == "open" and p.head_sha == head_sha for p in repo.pulls.values()
+        )
+        trial = repo.git.merge(base_head, head_sha)
+        if flagged or trial.tree is None:
+            raise ApiError(409, "Merge conflict")
+        merged = repo.git.commit(
+            tree=trial.tree,
+            parents=(base_head, head_sha),
+            message=commit_message or f"Merge {head} into {base}",
+        )
+        self._move(repo, base, merged.sha)
+        return merged.sha
+
+    def commit_json(self, *, full_name: str, sha: str) -> dict[str, Any]:
+        """A commit: {"sha", "tree_sha", "tree" (path -> content), "parents", "message",
+        "author"} (a branch name works too)."""
+        repo = self._repo(full_name)
+        found = self._resolve(repo, sha)
+        if found is None:
+            raise ApiError(404, "Not Found")
+        c = repo.git.get(found)
+        return {
+            "sha": c.sha,
+            "tree_sha": c.tree_sha,
+            "tree": dict(c.tree),
+            "parents": list(c.parents),
+            "message": c.message,
+            "author": c.author,
+        }
+
+    # -- scripted CI --------------------------------------------------------------------
+
+    def set_ci(
+        self,
+        *,
+        full_name: str,
+        name: str = "ci",
+        bad_paths: Iterable[str] = (),
+        flaky: Mapping[str, float] | None = None,
+        seed: int = 0,
+        branches: Iterable[str] = ("mergequeue/*",),
+        app_id: int = 15368,
+        app_slug: str = "github-actions",
+        ci_delay: float | None = None,
+    ) -> None:
+        """A CI that runs check run `name` on every commit that lands on a branch matching
+        `branches` (fnmatch; push, refs API, merges API, pull heads, merges of pulls).
+
+        The outcome comes from the commit's tree: a path matching one of `bad_paths`
+        fails it; a path of `flaky` fails a run with that probability (seeded by `seed`,
+        the commit and the attempt). A run is pending (`in_progress`) until
+        `complete_ci`/`run_ci`, or, with `ci_delay`, completes by itself that many seconds
+        later (in a running event loop, e.g. the server) and sends the `check_run` and
+        `check_suite` webhooks. Calling again replaces the CI of that name;
+        `branches=[]` turns it off."""
+        self._repo(full_name)
+        self.cis[(full_name, name)] = FakeCI(
+            full_name=full_name,
+            name=name,
+            bad_paths=list(bad_paths),
+            flaky={str(k): float(v) for k, v in (flaky or {}).items()},
+            seed=int(seed),
+            branches=list(branches),
+            app_id=int(app_id),
+            app_slug=app_slug,
+            ci_delay=None if ci_delay is None else float(ci_delay),
+        )
+
+    def _start_ci(self, repo: FakeRepo, branch: str, sha: str) -> None:
+        for ci in self.cis.values():
+            if ci.full_name != repo.full_name or not ci.runs_on(branch):
+                continue
+            commit = repo.git.get(sha)
+            attempt = sum(1 for r in self.ci_runs if r.name == ci.name and r.sha == sha)
+            conclusion, reason = ci.verdict(commit, attempt)
+            check_run_id = self.add_check_run(
+                full_name=repo.full_name,
+                head_sha=sha,
+                name=ci.name,
+                status="in_progress",
+                conclusion=None,
+                app_id=ci.app_id,
+                app_slug=ci.app_slug,
+            )
+            run = FakeCIRun(
+                check_run_id=check_run_id,
+                full_name=repo.full_name,
+                name=ci.name,
+                sha=sha,
+                tree_sha=commit.tree_sha,
+                branch=branch,
+                conclusion=conclusion,
+                reason=reason,
+                details_url=f"https://ci.example.com/runs/{check_run_id}",
+            )
+            self.ci_runs.append(run)
+            if ci.ci_delay is not None:
+                self._complete_later(run, ci.ci_delay)
+
+    def _complete_later(self, run: FakeCIRun, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no event loop: stays pending until complete_ci/run_ci
+        task = loop.create_task(self._run_after(run, delay))
+        self._ci_tasks.add(task)
+        task.add_done_callback(self._ci_tasks.discard)
+
+    async def _run_after(self, run: FakeCIRun, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if run.status != "completed" and run in self.ci_runs:
+            self._finish_ci(run)
+            await self._announce_ci(run)
+
+    def _finish_ci(self, run: FakeCIRun) -> dict[str, Any]:
+        run.status = "completed"
+        for check in self.repos[run.full_name].check_runs:
+            if check.id == run.check_run_id:
+                check.status, check.conclusion = "completed", run.conclusion
+                check.summary = f"{run.name}: {run.conclusion} ({run.reason})"
+        return vars(run).copy()
+
+    def complete_ci(
+        self, *, full_name: str, sha: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Complete the pending CI runs of the repository (only those on `sha`, of check
+        `name`, when given) with the outcome decided when they started; returns them as
+        `ci_runs_json` does. No webhooks: see `run_ci`."""
+        return [
+            self._finish_ci(run)
+            for run in self.ci_runs
+            if run.full_name == full_name
+            and run.status != "completed"
+            and (sha is None or run.sha == sha)
+            and (name is None or run.name == name)
+        ]
+
+    async def run_ci(
+        self, *, full_name: str, sha: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """`complete_ci`, then (when a webhook target is set) the `check_run` completed
+        and `check_suite` completed webhooks of each run, as GitHub sends them."""
+        done = self.complete_ci(full_name=full_name, sha=sha, name=name)
+        for item in done:
+            run = next(r for r in self.ci_runs if r.check_run_id == item["check_run_id"])
+            await self._announce_ci(run)
+        return done
+
+    async def _announce_ci(self, run: FakeCIRun) -> None:
+        if self.webhook_url is None:
+            return
+        from tests.fakegithub import shapes
+
+        repo = self.repos[run.full_name]
+        check = next(c for c in repo.check_runs if c.id == run.check_run_id)
+        pulls = [p for p in repo.pulls.values() if p.head_sha == run.sha and p.state == "open"]
+        installation = next(
+            (i for i, inst in self.installations.items() if run.full_name in inst["repositories"]),
+            None,
+        )
+        commit = repo.git.get(run.sha)
+        for event, payload in (
+            ("check_run", shapes.check_run_event(self.api_url, repo, check, pulls, run.branch)),
+            (
+                "check_suite",
+                shapes.check_suite_event(self.api_url, repo, check, pulls, run.branch, commit),
+            ),
+        ):
+            if installation is not None:
+                payload["installation"] = {
+                    "id": installation,
+                    "node_id": shapes.node_id("I", installation),
+                }
+            await self.send_webhook(event=event, payload=payload)
+
+    def ci_runs_json(self, *, full_name: str | None = None) -> list[dict[str, Any]]:
+        """Every scripted CI run, oldest first: {"check_run_id", "full_name", "name",
+        "sha", "tree_sha", "branch", "status" (in_progress/completed), "conclusion" (decided
+        at the start), "reason", "details_url"}."""
+        return [
+            vars(run).copy()
+            for run in self.ci_runs
+            if full_name is None or run.full_name == full_name
+        ]
 
     def permission_of(self, *, full_name: str, username: str) -> tuple[str, str]:
         """(permission, role_name) as GitHub's collaborator permission endpoint gives them.

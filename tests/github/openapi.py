@@ -100,9 +100,14 @@ def response_errors(method: str, template: str, status: int, body: Any) -> list[
     if str(status) in responses:
         response, pointer = _deref(["paths", template, method.lower(), "responses", str(status)])
         content = response.get("content", {})
-        if "application/json" not in content:
+        if "application/json" in content:
+            pointer = [*pointer, "content", "application/json", "schema"]
+        elif status >= 400 and body not in (None, b"", ""):
+            # Some errors are described without a body (the merges endpoint's 404 and 409,
+            # deleting a ref's 422) though GitHub answers them with its basic error.
+            pointer = ["components", "schemas", "basic-error"]
+        else:
             return [] if body in (None, b"", "") else [f"{status} has no body in GitHub's API"]
-        pointer = [*pointer, "content", "application/json", "schema"]
     elif status in GENERIC_STATUSES:
         pointer = ["components", "schemas", "basic-error"]
     else:

@@ -43,6 +43,12 @@ COMPARE = "/repos/{owner}/{repo}/compare/{basehead}"
 PERMISSION = "/repos/{owner}/{repo}/collaborators/{username}/permission"
 ISSUES = "/repos/{owner}/{repo}/issues"
 REPO_COMMENTS = "/repos/{owner}/{repo}/issues/comments"
+GIT_REF = "/repos/{owner}/{repo}/git/ref/{ref}"
+MATCHING_REFS = "/repos/{owner}/{repo}/git/matching-refs/{ref}"
+REFS = "/repos/{owner}/{repo}/git/refs"
+REF = "/repos/{owner}/{repo}/git/refs/{ref}"
+MERGES = "/repos/{owner}/{repo}/merges"
+GIT_COMMIT = "/repos/{owner}/{repo}/git/commits/{commit_sha}"
 INSTALLATIONS = "/app/installations"
 DELIVERIES = "/app/hook/deliveries"
 ATTEMPTS = "/app/hook/deliveries/{delivery_id}/attempts"
@@ -69,6 +75,15 @@ class Env:
 
     def pull(self, **kwargs: object) -> dict[str, str]:
         return self.fake.add_pull(full_name=FULL_NAME, **kwargs)  # type: ignore[arg-type]
+
+    def main(self) -> str:
+        return self.fake.repo(FULL_NAME).branches["main"]
+
+    def staging(self, branch: str = "mergequeue/main/1") -> str:
+        """A staging branch at main's head."""
+        return self.fake.create_ref(
+            full_name=FULL_NAME, ref=f"refs/heads/{branch}", sha=self.main()
+        )
 
 
 Scenario = Callable[[Env], Awaitable[httpx.Response]]
@@ -416,6 +431,192 @@ async def compare_unknown_ref(env: Env) -> httpx.Response:
     return await env.call("GET", f"{R}/compare/main...{'e' * 40}")
 
 
+@scenario("GET", COMPARE, 200)
+async def compare_staging_ahead_of_main(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.staging()
+    env.fake.merge_branches(full_name=FULL_NAME, base="mergequeue/main/1", head=pr["head_sha"])
+    response = await env.call("GET", f"{R}/compare/main...mergequeue/main/1")
+    body = response.json()
+    assert (body["status"], body["ahead_by"], body["behind_by"]) == ("ahead", 2, 0)
+    assert body["merge_base_commit"]["sha"] == env.main()
+    assert len(body["commits"][-1]["parents"]) == 2
+    return response
+
+
+# -- git references, merges and commits ---------------------------------------------------
+
+
+@scenario("GET", GIT_REF, 200)
+async def git_ref(env: Env) -> httpx.Response:
+    env.staging()
+    response = await env.call("GET", f"{R}/git/ref/heads/mergequeue/main/1")
+    body = response.json()
+    assert (body["ref"], body["object"]["sha"]) == ("refs/heads/mergequeue/main/1", env.main())
+    return response
+
+
+@scenario("GET", GIT_REF, 404)
+async def git_ref_unknown(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/git/ref/heads/no-such-branch")
+
+
+@scenario("GET", MATCHING_REFS, 200)
+async def matching_refs(env: Env) -> httpx.Response:
+    env.staging("mergequeue/main/1")
+    env.staging("mergequeue/main/2")
+    env.staging("mergequeue/release/1")
+    response = await env.call("GET", f"{R}/git/matching-refs/heads/mergequeue/main/")
+    assert [r["ref"] for r in response.json()] == [
+        "refs/heads/mergequeue/main/1",
+        "refs/heads/mergequeue/main/2",
+    ]
+    return response
+
+
+@scenario("GET", MATCHING_REFS, 200)
+async def matching_refs_none(env: Env) -> httpx.Response:
+    response = await env.call("GET", f"{R}/git/matching-refs/heads/mergequeue/")
+    assert response.json() == []
+    return response
+
+
+@scenario("POST", REFS, 201)
+async def create_ref(env: Env) -> httpx.Response:
+    body = {"ref": "refs/heads/mergequeue/main/1", "sha": env.main()}
+    response = await env.call("POST", f"{R}/git/refs", json=body)
+    assert env.fake.repo(FULL_NAME).branches["mergequeue/main/1"] == env.main()
+    return response
+
+
+@scenario("POST", REFS, 422)
+async def create_ref_that_exists(env: Env) -> httpx.Response:
+    env.staging()
+    body = {"ref": "refs/heads/mergequeue/main/1", "sha": env.main()}
+    response = await env.call("POST", f"{R}/git/refs", json=body)
+    assert response.json()["message"] == "Reference already exists"
+    return response
+
+
+@scenario("POST", REFS, 422)
+async def create_ref_at_unknown_sha(env: Env) -> httpx.Response:
+    body = {"ref": "refs/heads/mergequeue/main/1", "sha": "0" * 40}
+    response = await env.call("POST", f"{R}/git/refs", json=body)
+    assert response.json()["message"] == "Object does not exist"
+    return response
+
+
+@scenario("PATCH", REF, 200)
+async def fast_forward_ref(env: Env) -> httpx.Response:
+    env.staging()
+    ahead = env.fake.push(full_name=FULL_NAME, branch="elsewhere")
+    response = await env.call("PATCH", f"{R}/git/refs/heads/mergequeue/main/1", json={"sha": ahead})
+    assert response.json()["object"]["sha"] == ahead
+    return response
+
+
+@scenario("PATCH", REF, 200)
+async def force_ref(env: Env) -> httpx.Response:
+    env.staging()
+    env.fake.push(full_name=FULL_NAME, branch="mergequeue/main/1")
+    body = {"sha": env.main(), "force": True}
+    response = await env.call("PATCH", f"{R}/git/refs/heads/mergequeue/main/1", json=body)
+    assert env.fake.repo(FULL_NAME).branches["mergequeue/main/1"] == env.main()
+    return response
+
+
+@scenario("PATCH", REF, 422)
+async def ref_update_not_a_fast_forward(env: Env) -> httpx.Response:
+    env.staging()
+    env.fake.push(full_name=FULL_NAME, branch="mergequeue/main/1")
+    body = {"sha": env.main(), "force": False}
+    response = await env.call("PATCH", f"{R}/git/refs/heads/mergequeue/main/1", json=body)
+    assert response.json()["message"] == "Update is not a fast forward"
+    return response
+
+
+@scenario("DELETE", REF, 204)
+async def delete_ref(env: Env) -> httpx.Response:
+    env.staging()
+    response = await env.call("DELETE", f"{R}/git/refs/heads/mergequeue/main/1")
+    assert "mergequeue/main/1" not in env.fake.repo(FULL_NAME).branches
+    return response
+
+
+@scenario("DELETE", REF, 422)
+async def delete_missing_ref(env: Env) -> httpx.Response:
+    response = await env.call("DELETE", f"{R}/git/refs/heads/mergequeue/main/1")
+    assert response.json()["message"] == "Reference does not exist"
+    return response
+
+
+@scenario("POST", MERGES, 201)
+async def merge_into_staging(env: Env) -> httpx.Response:
+    pr = env.pull()
+    env.staging()
+    body = {"base": "mergequeue/main/1", "head": pr["head_sha"], "commit_message": "Stage #1"}
+    response = await env.call("POST", f"{R}/merges", json=body)
+    commit = response.json()
+    assert [p["sha"] for p in commit["parents"]] == [env.main(), pr["head_sha"]]
+    assert commit["commit"]["message"] == "Stage #1"
+    assert env.fake.repo(FULL_NAME).branches["mergequeue/main/1"] == commit["sha"]
+    return response
+
+
+@scenario("POST", MERGES, 204)
+async def merge_already_merged(env: Env) -> httpx.Response:
+    env.staging()
+    body = {"base": "mergequeue/main/1", "head": "main"}
+    response = await env.call("POST", f"{R}/merges", json=body)
+    assert response.content == b""
+    return response
+
+
+@scenario("POST", MERGES, 409)
+async def merge_conflict(env: Env) -> httpx.Response:
+    one = env.pull(files={"app.py": "one\n"})
+    two = env.pull(files={"app.py": "two\n"})
+    env.staging()
+    env.fake.merge_branches(full_name=FULL_NAME, base="mergequeue/main/1", head=one["head_sha"])
+    body = {"base": "mergequeue/main/1", "head": two["head_sha"]}
+    response = await env.call("POST", f"{R}/merges", json=body)
+    assert response.json()["message"] == "Merge conflict"
+    return response
+
+
+@scenario("POST", MERGES, 404)
+async def merge_into_missing_base(env: Env) -> httpx.Response:
+    body = {"base": "mergequeue/main/1", "head": "main"}
+    response = await env.call("POST", f"{R}/merges", json=body)
+    assert response.json()["message"] == "Base does not exist"
+    return response
+
+
+@scenario("POST", MERGES, 404)
+async def merge_missing_head(env: Env) -> httpx.Response:
+    env.staging()
+    body = {"base": "mergequeue/main/1", "head": "f" * 40}
+    response = await env.call("POST", f"{R}/merges", json=body)
+    assert response.json()["message"] == "Head does not exist"
+    return response
+
+
+@scenario("GET", GIT_COMMIT, 200)
+async def git_commit(env: Env) -> httpx.Response:
+    pr = env.pull()
+    response = await env.call("GET", f"{R}/git/commits/{pr['head_sha']}")
+    body = response.json()
+    expected = env.fake.commit_json(full_name=FULL_NAME, sha=pr["head_sha"])
+    assert body["tree"]["sha"] == expected["tree_sha"]
+    assert [p["sha"] for p in body["parents"]] == [env.main()]
+    return response
+
+
+@scenario("GET", GIT_COMMIT, 404)
+async def git_commit_unknown(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/git/commits/{'0' * 40}")
+
+
 # -- permissions --------------------------------------------------------------------------
 
 
@@ -574,7 +775,8 @@ async def test_fake_answer_matches_github_openapi(env: Env, name: str) -> None:
     assert env.fake.calls[-1].route == template
     body = response.json() if response.content else None
     assert openapi.response_errors(method, template, status, body) == []
-    assert response.headers["content-type"].startswith("application/json")
+    if status != 204:
+        assert response.headers["content-type"].startswith("application/json")
     assert response.headers["x-github-request-id"]
     for header in ("limit", "remaining", "reset", "used", "resource"):
         assert response.headers[f"x-ratelimit-{header}"], header

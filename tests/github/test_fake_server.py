@@ -3,12 +3,19 @@ the client going over real TCP (so timeouts and connection handling are httpx's 
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
+import http.server
+import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -165,3 +172,72 @@ def test_control_api_rejects_unknown_controls(fake_server: FakeServer) -> None:
     assert response.status_code == 404
     response = httpx.post(f"{fake_server.url}/_fake/add_pull", json={"nonsense": 1}, timeout=5)
     assert response.status_code == 400
+
+
+class _Hooks(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[str, dict[str, object], str]]] = []
+    four = threading.Event()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+        signature_ok = "ok" if self.headers["X-Hub-Signature-256"] == expected else "bad"
+        self.received.append((self.headers["X-GitHub-Event"], json.loads(body), signature_ok))
+        if len(self.received) >= 4:
+            self.four.set()
+        self.send_response(202)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+
+async def test_scripted_ci_completes_by_itself_and_sends_webhooks(
+    fake_server: FakeServer, app_keys: KeyPair
+) -> None:
+    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hooks)
+    thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+    thread.start()
+    try:
+        fake_server.control("reset")
+        fake_server.control("add_repo", full_name=FULL_NAME)
+        fake_server.control("add_token", token="ghp_ci")
+        fake_server.control(
+            "set_webhook_target",
+            url=f"http://127.0.0.1:{receiver.server_address[1]}/api/webhook",
+            secret="s3cret",
+        )
+        fake_server.control(
+            "set_ci", full_name=FULL_NAME, bad_paths=["changes/2.txt"], ci_delay=0.2
+        )
+        fake_server.control("add_pull", full_name=FULL_NAME)
+        bad = fake_server.control("add_pull", full_name=FULL_NAME)
+        assert isinstance(bad, dict)
+        async with GitHubClient(auth=StaticTokenAuth("ghp_ci"), base_url=fake_server.url) as gh:
+            main = (await gh.get_branch(owner=OWNER, repo=REPO, branch="main")).sha
+            await gh.create_ref(
+                owner=OWNER, repo=REPO, ref="refs/heads/mergequeue/main/1", sha=main
+            )
+            staged = await gh.merge_branches(
+                owner=OWNER, repo=REPO, base="mergequeue/main/1", head=bad["head_sha"]
+            )
+            assert staged is not None
+            await asyncio.to_thread(_Hooks.four.wait, 10)
+            runs = await gh.list_check_runs(owner=OWNER, repo=REPO, ref=staged.sha)
+        assert [(r.name, r.status, r.conclusion) for r in runs] == [("ci", "completed", "failure")]
+        events = sorted((e, p["action"], ok) for e, p, ok in _Hooks.received)
+        assert events == [
+            ("check_run", "completed", "ok"),
+            ("check_run", "completed", "ok"),
+            ("check_suite", "completed", "ok"),
+            ("check_suite", "completed", "ok"),
+        ]
+        ran = fake_server.control("ci_runs_json", full_name=FULL_NAME)
+        assert isinstance(ran, list)
+        assert {(r["sha"], r["conclusion"]) for r in ran} == {
+            (main, "success"),
+            (staged.sha, "failure"),
+        }
+    finally:
+        receiver.shutdown()
+        receiver.server_close()

@@ -20,7 +20,7 @@ from mergequeue.models import Build, Notice, NoticeKind, QueueEntry, QueueEntryS
 from mergequeue.queue import notices
 from mergequeue.queue.commands import finish
 from mergequeue.queue.decide import Check, EntryStatus
-from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+from mergequeue.queue.ports import Budget, CommandComment, Conflict, PullInfo, Refused, Role
 from mergequeue.queue.store import ACTIVE_BUILD_STATES
 from tests.fakegithub.state import ApiError, FakeGitHub
 
@@ -166,6 +166,63 @@ class MemoryGitHub:
 
     def budget(self) -> Budget | None:
         return None
+
+    # -- staging branches (parallel mode): `StagingGitHub` over the fake's git ----------
+
+    async def branch_head(self, branch: str) -> str | None:
+        self._call("branch_head")
+        try:
+            return self.fake.get_ref(full_name=self.full_name, ref=f"heads/{branch}")
+        except ApiError:
+            return None
+
+    async def create_branch(self, branch: str, sha: str) -> None:
+        self._call("create_branch")
+        try:
+            self.fake.create_ref(full_name=self.full_name, ref=f"refs/heads/{branch}", sha=sha)
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def reset_branch(self, branch: str, sha: str) -> None:
+        self._call("reset_branch")
+        try:
+            self.fake.update_ref(
+                full_name=self.full_name, ref=f"heads/{branch}", sha=sha, force=True
+            )
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def delete_branch(self, branch: str) -> None:
+        self._call("delete_branch")
+        try:
+            self.fake.delete_ref(full_name=self.full_name, ref=f"heads/{branch}")
+        except ApiError as exc:
+            if exc.message != "Reference does not exist":
+                raise Refused(exc.status, exc.message) from None
+
+    async def merge_into(self, branch: str, head_sha: str, message: str) -> str:
+        self._call("merge_into")
+        try:
+            merged = self.fake.merge_branches(
+                full_name=self.full_name, base=branch, head=head_sha, commit_message=message
+            )
+        except ApiError as exc:
+            if exc.status == 409:
+                raise Conflict(exc.message) from None
+            raise Refused(exc.status, exc.message) from None
+        return merged if merged is not None else self.fake.repo(self.full_name).branches[branch]
+
+    async def tree_of(self, sha: str) -> str:
+        self._call("tree_of")
+        try:
+            return self.fake.git_commit(full_name=self.full_name, sha=sha).tree_sha
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def branches_with_prefix(self, prefix: str) -> tuple[str, ...]:
+        self._call("branches_with_prefix")
+        refs = self.fake.matching_refs(full_name=self.full_name, ref=f"heads/{prefix}")
+        return tuple(sorted(ref.removeprefix("refs/heads/") for ref, _ in refs))
 
 
 def rate_limited(now: float) -> RateLimited:
