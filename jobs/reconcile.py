@@ -23,8 +23,9 @@ from mergequeue.models import (
     Repository,
     utcnow,
 )
-from mergequeue.queue.effective import effective_settings
+from mergequeue.queue.effective import QueueMode, effective_settings
 from mergequeue.queue.pacing import reconcile_due
+from mergequeue.queue.parallel import clean_orphans
 from mergequeue.queue.recover import recover_commands, recover_labelled
 from mergequeue.queue.store import SqlQueueStore
 
@@ -115,6 +116,9 @@ async def recover_missed_requests(ctx: dict[str, Any]) -> int:
                     settings=settings,
                     clock=utcnow,
                 )
+                orphans = []
+                if settings.mode == QueueMode.PARALLEL:
+                    orphans = await clean_orphans(store, github, repository.id)
             except (RateLimited, Unavailable) as exc:
                 log.warning("recovery stopped: GitHub says wait", extra={"why": str(exc)})
                 break
@@ -124,6 +128,11 @@ async def recover_missed_requests(ctx: dict[str, Any]) -> int:
                     extra={"repository": repository.full_name, "why": str(exc)},
                 )
                 continue
+            if orphans:
+                log.info(
+                    "deleted staging branches no build owns",
+                    extra={"repository": repository.full_name, "branches": orphans},
+                )
             if numbers or commands:
                 log.info(
                     "recovered requests a webhook missed",

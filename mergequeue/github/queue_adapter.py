@@ -221,6 +221,13 @@ class RestRepositoryGitHub:
             )
         )
 
+    async def fast_forward(self, branch: str, sha: str) -> None:
+        await _refusable(
+            self._client.update_ref(
+                owner=self._owner, repo=self._repo, ref=f"heads/{branch}", sha=sha, force=False
+            )
+        )
+
     async def delete_branch(self, branch: str) -> None:
         # The client answers False, not an error, for a branch that is not there.
         await _refusable(

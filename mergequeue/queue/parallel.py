@@ -364,3 +364,26 @@ async def drop_builds(
     for build in builds:
         await github.delete_branch(making_branch(build.base_ref, build.id))
         await github.delete_branch(build.branch)
+
+
+async def clean_orphans(store: QueueStore, github: StagingGitHub, repository_id: int) -> list[str]:
+    """Delete staging branches no active build owns (left by a crash, or by a build dropped
+    while GitHub was unreachable); returns their names.
+
+    The branches are listed before the builds are read: a build is recorded before its
+    branches exist, so a branch listed here whose build is active is always seen as owned.
+    """
+    found = [
+        *await github.branches_with_prefix(STAGING_PREFIX),
+        *await github.branches_with_prefix(MAKING_PREFIX),
+    ]
+    if not found:
+        return []
+    owned: set[str] = set()
+    for build in await store.active_builds(repository_id):
+        owned.add(build.branch)
+        owned.add(making_branch(build.base_ref, build.id))
+    orphans = [name for name in found if name not in owned]
+    for name in orphans:
+        await github.delete_branch(name)
+    return orphans

@@ -157,6 +157,24 @@ async def test_landing_the_tested_commit_merges_its_pulls(
     assert (await port.pull(2)).merged  # type: ignore[union-attr]
 
 
+async def test_fast_forward_moves_a_branch_forward_and_never_over_a_push(
+    port: StagingGitHub, fake: FakeGitHub
+) -> None:
+    one = fake.add_pull(full_name=FULL_NAME)
+    await port.create_branch(STAGING, main(fake))
+    tip = await port.merge_into(STAGING, one["head_sha"], "Stage #1")
+    fake.push(full_name=FULL_NAME, branch="main")  # someone pushed meanwhile
+    with pytest.raises(Refused) as refused:
+        await port.fast_forward("main", tip)
+    assert refused.value.status == 422
+    assert main(fake) != tip
+    await port.reset_branch(STAGING, main(fake))
+    tip = await port.merge_into(STAGING, one["head_sha"], "Stage #1")
+    await port.fast_forward("main", tip)
+    assert main(fake) == tip
+    assert (await port.pull(1)).merged  # type: ignore[union-attr]
+
+
 async def test_memory_counts_calls_and_takes_faults(fake: FakeGitHub) -> None:
     memory = MemoryGitHub(fake, FULL_NAME)
     memory.fault = lambda name: Unavailable(502, "Server Error") if name == "merge_into" else None

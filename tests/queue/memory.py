@@ -192,6 +192,13 @@ class MemoryGitHub:
         except ApiError as exc:
             raise Refused(exc.status, exc.message) from None
 
+    async def fast_forward(self, branch: str, sha: str) -> None:
+        self._call("fast_forward")
+        try:
+            self.fake.update_ref(full_name=self.full_name, ref=f"heads/{branch}", sha=sha)
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
     async def delete_branch(self, branch: str) -> None:
         self._call("delete_branch")
         try:
