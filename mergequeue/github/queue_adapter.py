@@ -70,13 +70,13 @@ def _pull_info(pr: PullRequest) -> PullInfo:
 
 
 def _run_check(run: CheckRun) -> Check:
-    return Check(name=run.name, status=run.status, conclusion=run.conclusion)
+    return Check(name=run.name, status=run.status, conclusion=run.conclusion, url=run.details_url)
 
 
 def _status_check(status: CommitStatus) -> Check:
     # An unknown state is treated as not finished: never as a pass.
     state, conclusion = _STATUS_AS_CHECK.get(status.state, ("in_progress", None))
-    return Check(name=status.context, status=state, conclusion=conclusion)
+    return Check(name=status.context, status=state, conclusion=conclusion, url=status.target_url)
 
 
 def _role(permission: str, role_name: str) -> Role:

@@ -76,13 +76,17 @@ class MemoryGitHub:
     async def checks(self, sha: str) -> tuple[Check, ...]:
         self._call("checks")
         runs, statuses = self.fake.latest_checks(full_name=self.full_name, sha=sha)
-        found = [Check(r.name, r.status, r.conclusion) for r in runs]
+        # The HTTP fake's details_url (tests/fakegithub/shapes.py), as the REST adapter reads it.
+        found = [
+            Check(r.name, r.status, r.conclusion, f"https://ci.example.com/runs/{r.id}")
+            for r in runs
+        ]
         for st in statuses:
             if st.state == "pending":
                 found.append(Check(st.context, "in_progress", None))
             else:
                 conclusion = "success" if st.state == "success" else "failure"
-                found.append(Check(st.context, "completed", conclusion))
+                found.append(Check(st.context, "completed", conclusion, st.target_url))
         return tuple(found)
 
     async def required_checks(self, branch: str) -> tuple[str, ...]:
