@@ -40,7 +40,13 @@ from mergequeue.queue.store import QueueStore
 log = logging.getLogger("mergequeue.queue")
 
 STAGING_PREFIX = "mergequeue/"
+# Pull requests tried one by one to name what a conflicting one conflicts with.
+MAX_SUSPECTS = 10
 MAKING_PREFIX = "mergequeue-making/"
+
+
+def _numbers(numbers: Sequence[int]) -> str:
+    return ", ".join(f"#{n}" for n in numbers)
 
 
 def staging_branch(base_ref: str, build_id: int) -> str:
@@ -124,7 +130,7 @@ class ParallelBranch:
                     # The build it was to be made on could not be made: plan afresh.
                     changed = True
                     break
-                made_sha = await self._start(action, parent, base_ref, base_head, entries)
+                made_sha = await self._start(action, parent, base_ref, entries)
                 changed = True
                 continue
             changed |= await self._act(action, base_ref, entries, by_id)
@@ -236,7 +242,6 @@ class ParallelBranch:
         action: StartBuild,
         parent: str,
         base_ref: str,
-        base_head: str,
         entries: dict[int, QueueEntry],
     ) -> str | None:
         """Make the build; returns its commit (None when every member conflicted)."""
@@ -264,10 +269,10 @@ class ParallelBranch:
                     making, member.head_sha, f"Merge #{member.number} into {build.branch}"
                 )
             except Conflict:
-                await self._conflicted(member, ahead, base_ref, base_head, entries)
+                await self._conflicted(member, ahead, base_ref, entries)
                 continue
             kept.append(member)
-            ahead.append(member.number)
+            ahead.append(member)
         if not kept:
             self._end(build, BuildState.DROPPED, "conflict", "every pull request conflicted")
             await self.store.commit()
@@ -314,20 +319,29 @@ class ParallelBranch:
     async def _conflicted(
         self,
         member: Member,
-        ahead: list[int],
+        ahead: list[Member],
         base_ref: str,
-        base_head: str,
         entries: dict[int, QueueEntry],
     ) -> None:
         entry = entries.get(member.number)
         if entry is None:
             return
-        if ahead and not await self._conflicts_with(base_ref, base_head, member):
-            names = ", ".join(f"#{n}" for n in ahead)
-            why = (
-                f"Removed from the merge queue: it conflicts with pull requests queued ahead "
-                f"of it ({names}) merged into `{base_ref}`."
+        landed = [
+            Member(int(number), str(sha))
+            for build in await self.store.landed_builds_since(
+                self.repository_id, base_ref, entry.enqueued_at
             )
+            for number, sha in build.members
+        ]
+        queued = await self._culprits(member, ahead[-MAX_SUSPECTS:])
+        merged = await self._culprits(member, landed[-MAX_SUSPECTS:])
+        named: list[str] = []
+        if queued:
+            named.append(_numbers(queued) + " queued ahead of it")
+        if merged:
+            named.append(_numbers(merged) + f" merged into `{base_ref}` since it was queued")
+        if named:
+            why = f"Removed from the merge queue: it conflicts with {' and '.join(named)}."
         else:
             why = f"Removed from the merge queue: it conflicts with `{base_ref}`."
         await self.executor.run(
@@ -335,17 +349,21 @@ class ParallelBranch:
         )
         await self.store.commit()
 
-    async def _conflicts_with(self, base_ref: str, base_head: str, member: Member) -> bool:
-        """Whether the pull request conflicts with the base alone (to name the culprit)."""
-        probe = f"{MAKING_PREFIX}{base_ref}/probe-{member.number}"
-        await self._put_branch(probe, base_head)
-        try:
-            await self.github.merge_into(probe, member.head_sha, "conflict probe")
-        except Conflict:
-            return True
-        finally:
-            await self.github.delete_branch(probe)
-        return False
+    async def _culprits(self, member: Member, suspects: Sequence[Member]) -> list[int]:
+        """Which of `suspects` the pull request conflicts with, each tried on its own: a
+        probe branch at the suspect's head, the pull request merged into it. Conflicts are
+        rare; this costs three calls per suspect."""
+        found = []
+        probe = f"{MAKING_PREFIX}probe/{member.number}"
+        for suspect in suspects:
+            await self._put_branch(probe, suspect.head_sha)
+            try:
+                await self.github.merge_into(probe, member.head_sha, "conflict probe")
+            except Conflict:
+                found.append(suspect.number)
+            finally:
+                await self.github.delete_branch(probe)
+        return found
 
 
 async def drop_builds(

@@ -118,7 +118,7 @@ class StartBuild:
     # None: on the commit of the build started just before it, in the same plan.
     parent_sha: str | None
     # Pull requests already in the chain ahead of this build (named if one conflicts).
-    ahead: tuple[int, ...]
+    ahead: tuple[Member, ...]
 
 
 @dataclass(frozen=True)
@@ -220,7 +220,7 @@ def plan(
 
     # 6. Start builds for what is not in one, while there is room.
     waiting = live[position:]
-    ahead = [n for b in chain for n in b.numbers]
+    ahead = [m for b in chain for m in b.members]
     parent_sha: str | None = chain[-1].sha if chain else base_head
     slots = config.max_builds - len(chain)
     starting: set[int] = set()
@@ -235,7 +235,7 @@ def plan(
         members = tuple(Member(p.number, p.head_sha) for p in batch)
         actions.append(StartBuild(members, parent_sha, tuple(ahead)))
         starting.update(m.number for m in members)
-        ahead.extend(m.number for m in members)
+        ahead.extend(members)
         waiting = waiting[len(batch) :]
         slots -= 1
         # The next build is made on this one, whose commit exists only once it is made.

@@ -85,6 +85,12 @@ class QueueStore(Protocol):
         """Store a new build; its id is set on return."""
         ...
 
+    async def landed_builds_since(
+        self, repository_id: int, base_ref: str, since: datetime
+    ) -> list[Build]:
+        """Builds that landed on `base_ref` since `since`, oldest first."""
+        ...
+
     async def commit(self) -> None: ...
 
 
@@ -198,6 +204,21 @@ class SqlQueueStore:
     async def add_build(self, build: Build) -> None:
         self.session.add(build)
         await self.session.flush()
+
+    async def landed_builds_since(
+        self, repository_id: int, base_ref: str, since: datetime
+    ) -> list[Build]:
+        found = await self.session.scalars(
+            select(Build)
+            .where(
+                Build.repository_id == repository_id,
+                Build.base_ref == base_ref,
+                Build.state == BuildState.LANDED,
+                Build.finished_at >= since,
+            )
+            .order_by(Build.id)
+        )
+        return list(found.all())
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -165,6 +165,8 @@ class FakeRepo:
     check_runs: list[FakeCheckRun] = field(default_factory=list)
     statuses: list[FakeStatus] = field(default_factory=list)
     label_ids: dict[str, int] = field(default_factory=dict)
+    # Every commit each branch has pointed at, oldest first (what the reflog would say).
+    moves: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def full_name(self) -> str:
@@ -173,6 +175,9 @@ class FakeRepo:
     def set_branch(self, branch: str, sha: str) -> None:
         """Point `branch` at the commit `sha` (use `FakeGitHub` methods: they also run CI)."""
         self.branches[branch] = sha
+        log = self.moves.setdefault(branch, [])
+        if not log or log[-1] != sha:
+            log.append(sha)
 
 
 @dataclass
@@ -1082,6 +1087,14 @@ class FakeGitHub:
         )
         self._move(repo, base, merged.sha)
         return merged.sha
+
+    def branch_log_json(self, *, full_name: str, branch: str) -> list[dict[str, str]]:
+        """Every commit `branch` has pointed at, oldest first: [{"sha", "tree_sha"}]."""
+        repo = self._repo(full_name)
+        return [
+            {"sha": sha, "tree_sha": repo.git.get(sha).tree_sha}
+            for sha in repo.moves.get(branch, [])
+        ]
 
     def commit_json(self, *, full_name: str, sha: str) -> dict[str, Any]:
         """A commit: {"sha", "tree_sha", "tree" (path -> content), "parents", "message",

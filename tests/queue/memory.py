@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mergequeue.github import RateLimited, Unavailable
-from mergequeue.models import Build, Notice, NoticeKind, QueueEntry, QueueEntryState, Repository
+from mergequeue.models import (
+    Build,
+    BuildState,
+    Notice,
+    NoticeKind,
+    QueueEntry,
+    QueueEntryState,
+    Repository,
+)
 from mergequeue.queue import notices
 from mergequeue.queue.commands import finish
 from mergequeue.queue.decide import Check, EntryStatus
@@ -299,6 +307,19 @@ class MemoryStore:
     async def add_build(self, build: Build) -> None:
         build.id = len(self.builds) + 1
         self.builds.append(build)
+
+    async def landed_builds_since(
+        self, repository_id: int, base_ref: str, since: datetime
+    ) -> list[Build]:
+        return [
+            b
+            for b in self.builds
+            if b.repository_id == repository_id
+            and b.base_ref == base_ref
+            and b.state == BuildState.LANDED
+            and b.finished_at is not None
+            and b.finished_at >= since
+        ]
 
     async def add_notice(self, notice: Notice) -> None:
         if any(n.key == notice.key for n in self.notices):

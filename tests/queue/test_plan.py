@@ -73,8 +73,8 @@ def test_builds_start_as_a_chain_each_on_the_one_before_up_to_the_limit() -> Non
     starts = of(StartBuild, result.actions)
     assert starts == [
         StartBuild((Member(1, "h1"),), BASE, ()),
-        StartBuild((Member(2, "h2"),), None, (1,)),
-        StartBuild((Member(3, "h3"),), None, (1, 2)),
+        StartBuild((Member(2, "h2"),), None, (Member(1, "h1"),)),
+        StartBuild((Member(3, "h3"),), None, (Member(1, "h1"), Member(2, "h2"))),
     ]
     waiting = [a for a in of(SetStatus, result.actions) if a.number in (4, 5)]  # type: ignore[attr-defined]
     assert {a.status for a in waiting} == {EntryStatus.WAITING}  # type: ignore[attr-defined]
@@ -171,7 +171,9 @@ def test_a_pull_that_left_drops_the_builds_that_contain_it() -> None:
     chain = [build(1, (1,), BASE), build(2, (2,), "s1"), build(3, (3,), "s2")]
     result = plan(queue, chain, BASE, config(), T0)
     assert {d.build_id for d in of(Drop, result.actions)} == {2, 3}  # type: ignore[attr-defined]
-    assert of(StartBuild, result.actions) == [StartBuild((Member(3, "h3"),), "s1", (1,))]
+    assert of(StartBuild, result.actions) == [
+        StartBuild((Member(3, "h3"),), "s1", (Member(1, "h1"),))
+    ]
 
 
 def test_a_new_head_on_a_queued_pull_is_rebuilt() -> None:

@@ -86,8 +86,15 @@ class Scenario:
 
     # --- changing the fake, and telling the service as GitHub would ----------------------
 
-    def open_pull(self, *, labels: tuple[str, ...] = ()) -> int:
-        created = self.fake.control("add_pull", full_name=self.full_name, labels=list(labels))
+    def open_pull(
+        self, *, labels: tuple[str, ...] = (), files: dict[str, str] | None = None
+    ) -> int:
+        """A pull request one commit on top of the base, changing `files` (default: a file
+        of its own)."""
+        extra = {"files": files} if files else {}
+        created = self.fake.control(
+            "add_pull", full_name=self.full_name, labels=list(labels), **extra
+        )
         number = int(created["number"])
         self._send_pull("opened", number)
         return number
