@@ -148,7 +148,7 @@ def _assert_the_outcome(w: World) -> None:
     assert len(log) > 1
     assert all(move["tree_sha"] in passed for move in log[1:]), log
     # No staging branch is left behind.
-    left = fake.control("matching_refs", full_name=s.full_name, ref="heads/mergequeue")
+    left = s.api(f"/repos/{s.full_name}/git/matching-refs/heads/mergequeue")
     assert left == []
 
 

@@ -340,6 +340,7 @@ class FakeGitHub:
         "send_webhook",
         "redeliver",
         "deliveries_json",
+        "branch_log_json",
         "delay",
         "fail",
         "hang",
