@@ -33,6 +33,10 @@ COUNTERS_AND_GAUGES: dict[str, set[str]] = {
     "mergequeue_queue_depth": {"repository"},
     "mergequeue_merges_total": {"repository"},
     "mergequeue_dequeues_total": {"repository", "reason"},
+    "mergequeue_builds_in_flight": {"repository"},
+    "mergequeue_builds_total": {"repository", "outcome"},
+    "mergequeue_landings_total": {"repository"},
+    "mergequeue_bisections_total": {"repository"},
     "mergequeue_github_rate_limit_remaining": {"installation"},
     "mergequeue_webhook_inbox_pending": {"state"},
     "up": set(),
@@ -51,6 +55,7 @@ HISTOGRAMS: dict[str, set[str]] = {
     "sqlalchemy_query_latency_seconds": {"operation"},
     "arq_job_duration_seconds": {"function"},
     "mergequeue_time_to_merge_seconds": {"repository"},
+    "mergequeue_batch_size": {"repository"},
 }
 # Labels Prometheus or Kubernetes service discovery add to every target.
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "container", "service", "endpoint"}

@@ -178,6 +178,11 @@ def test_dashboard_shows_every_promised_signal() -> None:
         "arq_queue_depth",
         "mergequeue_queue_depth",  # queue depth per repo
         "mergequeue_time_to_merge_seconds_bucket",  # time to merge
+        "mergequeue_builds_in_flight",  # parallel mode: builds in flight
+        "mergequeue_builds_total",  # builds by outcome
+        "mergequeue_batch_size_bucket",  # batch sizes
+        "mergequeue_bisections_total",
+        "mergequeue_landings_total",
     }
     assert promised <= used, promised - used
     assert {f"{h}_bucket" for h in HISTOGRAMS} <= used
