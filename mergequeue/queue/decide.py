@@ -60,8 +60,9 @@ class Check:
     name: str
     status: str  # queued / in_progress / completed
     conclusion: str | None  # success, failure, neutral, cancelled, timed_out, ...
-    # Where its result is shown (a check run's details, a status's target), if anywhere.
-    url: str | None = None
+    # Where its result is shown (a check run's details, a status's target), if anywhere;
+    # not part of what the check says.
+    url: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

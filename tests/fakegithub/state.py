@@ -1046,6 +1046,12 @@ class FakeGitHub:
         sha = self._known_sha(repo, sha)
         if not force and not repo.git.is_ancestor(repo.branches[branch], sha):
             raise ApiError(422, "Update is not a fast forward")
+        # As on GitHub, a protected branch takes only a commit whose required checks passed
+        # (the App is assumed allowed to push there; reviews are not modelled).
+        passing, _ = self._check_results(full_name, sha)
+        for name, app_id in self._required(repo, branch):
+            if not any(n == name and (app_id is None or a in (app_id, None)) for n, a in passing):
+                raise ApiError(422, f'Required status check "{name}" is expected.')
         self._move(repo, branch, sha)
         return sha
 

@@ -175,6 +175,21 @@ async def test_fast_forward_moves_a_branch_forward_and_never_over_a_push(
     assert (await port.pull(1)).merged  # type: ignore[union-attr]
 
 
+async def test_a_protected_base_takes_only_a_commit_whose_required_checks_passed(
+    port: StagingGitHub, fake: FakeGitHub
+) -> None:
+    fake.protect(full_name=FULL_NAME, branch="main", contexts=["ci"])
+    one = fake.add_pull(full_name=FULL_NAME)
+    await port.create_branch(STAGING, main(fake))
+    tip = await port.merge_into(STAGING, one["head_sha"], "Stage #1")
+    with pytest.raises(Refused) as refused:
+        await port.fast_forward("main", tip)
+    assert refused.value.message == 'Required status check "ci" is expected.'
+    fake.add_check_run(full_name=FULL_NAME, head_sha=tip, name="ci", conclusion="success")
+    await port.fast_forward("main", tip)
+    assert main(fake) == tip
+
+
 async def test_memory_counts_calls_and_takes_faults(fake: FakeGitHub) -> None:
     memory = MemoryGitHub(fake, FULL_NAME)
     memory.fault = lambda name: Unavailable(502, "Server Error") if name == "merge_into" else None
