@@ -186,3 +186,36 @@ class StagingGitHub(RepositoryGitHub, Protocol):
     async def branches_with_prefix(self, prefix: str) -> tuple[str, ...]:
         """Names of the branches that start with `prefix` (GitHub's matching refs)."""
         ...
+
+
+@dataclass(frozen=True)
+class Publication:
+    """What the queue shows on a pull request's head: a check run named `mergequeue` in App
+    mode, a commit status with that context in token mode."""
+
+    status: str  # queued / in_progress / completed
+    conclusion: str | None  # success / failure / neutral / cancelled, once completed
+    title: str  # one line (a status's description: its first 140 characters)
+    summary: str  # Markdown, shown in the check run's page
+    details_url: str | None = None
+
+
+class ShowingGitHub(RepositoryGitHub, Protocol):
+    """What the queue writes to show itself on pull requests."""
+
+    async def publish(
+        self, head_sha: str, publication: Publication, check_run_id: int | None
+    ) -> int | None:
+        """Create (`check_run_id` None) or update the `mergequeue` check run on `head_sha`;
+        returns its id. In token mode a commit status (context `mergequeue`) and None."""
+        ...
+
+    async def upsert_comment(self, number: int, comment_id: int | None, body: str) -> int:
+        """Edit comment `comment_id`, or create one when it is None or was deleted; returns
+        the comment's id."""
+        ...
+
+    async def react(self, comment_id: int, content: str) -> None:
+        """Add a reaction (`+1`, `-1`, `eyes`, `rocket`, `confused`) to an issue comment;
+        one that is there already is not an error."""
+        ...
