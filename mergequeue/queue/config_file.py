@@ -193,13 +193,14 @@ async def apply_config_file(
     session: AsyncSession, repository: Repository, read: ConfigFileRead
 ) -> bool:
     """Write a valid file's settings, or store the comment that tells an invalid file's
-    pull request why (once per commit). True when something new was written: settings
-    applied, or a comment stored for the first time."""
+    pull request why (once per commit). True when something new was written: a setting
+    changed, or a comment stored for the first time."""
     if read.absent:
         return False
     if read.settings is not None:
+        before = {key: getattr(repository, key) for key in read.settings}
         await update_settings(session=session, repository=repository, **read.settings)  # type: ignore[arg-type]
-        return True
+        return any(getattr(repository, key) != value for key, value in before.items())
     if read.pull_number is None or read.commit_sha is None:
         return False
     return await notices.add(
