@@ -17,6 +17,7 @@ from tests.e2e.conftest import StartWeb, StartWorker, Worker
 from tests.support import webhooks
 from tests.support.fake_github import FakeGitHubServer, fake_github  # noqa: F401 (fixture)
 from tests.support.metrics import value
+from tests.support.processes import BIN, base_env, run
 from tests.support.scenario import Scenario, wait_for
 
 TOKEN = "config-file-api-token"
@@ -112,3 +113,20 @@ def test_a_merged_settings_file_applies_and_an_invalid_one_is_told_once(
     assert len(s.comments(invalid)) == 1
     assert s.comments(valid) == []
     assert settings(s) == applied
+
+
+def test_a_file_whose_push_webhook_was_missed_is_applied_by_mergequeue_sync(
+    world: tuple[Scenario, Worker], sqlite_url: str, redis_url: str
+) -> None:
+    s, _ = world
+    s.open_pull()  # the repository becomes known
+    wait_for(lambda: settings(s).get("queue_mode") == "serial", what="the repository known")
+    s.fake.control(
+        "push", full_name=s.full_name, branch="main", files={CONFIG_PATH: "queue_mode: parallel\n"}
+    )  # and no push webhook
+    env = {"DATABASE_URL": sqlite_url, "REDIS_URL": redis_url, **s.fake.app_env()}
+    result = run([str(BIN / "mergequeue"), "sync"], base_env(**env), timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert settings(s)["queue_mode"] == "parallel"
+    reads = [c for c in s.fake.calls(CONTENTS) if c["query"].get("ref") == "main"]
+    assert 200 in {c["status"] for c in reads}
