@@ -15,16 +15,20 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, StatementError
 
+from jobs.config_file import read_config_file, report
 from jobs.context import WorkerContext
 from jobs.deferral import defer_when_github_says_wait
 from jobs.evaluate import wake
-from mergequeue.github_setup import repository_github
+from mergequeue.github import GitHubError, RateLimited, Unavailable
+from mergequeue.github_setup import installation_client, repository_github
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
 from mergequeue.queue.authorize import may_command
+from mergequeue.queue.config_file import ConfigFileRead
 from mergequeue.tasks import PROCESS_DELIVERY, SYNC_REPOSITORIES, delivery_job_id, sync_job_id
 from mergequeue.webhooks.apply import apply_changes
 from mergequeue.webhooks.events import (
     Change,
+    ConfigFileChanged,
     QueueCommand,
     SyncInstallation,
     UnusableDelivery,
@@ -98,6 +102,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
         # rate limit defers the whole delivery, which stays unapplied meanwhile.
         with defer_when_github_says_wait(ctx):
             refused = await refused_commands(worker, changes)
+            config_files = await read_config_files(worker, changes)
 
         try:
             async with session.begin():
@@ -114,6 +119,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
                     settings=worker.settings,
                     received_at=delivery.received_at,
                     refused=refused,
+                    config_files=config_files,
                 )
                 delivery.state = DeliveryState.PROCESSED
                 delivery.processed_at = utcnow()
@@ -129,6 +135,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
             _parked(delivery_id, "unusable", exc)
             return "unusable"
     await _follow_up(worker, follow_ups)
+    _report_config_files(changes, config_files)
     log.info(
         "delivery processed",
         extra={"delivery": delivery_id, "event": event, "changes": len(changes)},
@@ -165,6 +172,54 @@ async def refused_commands(worker: WorkerContext, changes: list[Change]) -> froz
             )
             refused.add(change.comment_id)
     return frozenset(refused)
+
+
+async def read_config_files(
+    worker: WorkerContext, changes: list[Change]
+) -> dict[int, ConfigFileRead]:
+    """The settings file of each repository whose default branch a push changed it on,
+    read at the pushed head (a removal keeps the settings: nothing is read)."""
+    repositories = {c.id: c for c in changes if isinstance(c, UpsertRepository)}
+    reads: dict[int, ConfigFileRead] = {}
+    for change in changes:
+        if not isinstance(change, ConfigFileChanged):
+            continue
+        repository = repositories.get(change.repository_id)
+        if repository is None or repository.default_branch is None:
+            continue
+        if change.removed:
+            log.info(
+                "settings file removed; settings kept",
+                extra={"repository": f"{repository.owner}/{repository.name}"},
+            )
+            continue
+        if worker.github is None:
+            continue
+        try:
+            reads[change.repository_id] = await read_config_file(
+                installation_client(worker.github, repository.installation_id),
+                repository_id=change.repository_id,
+                owner=repository.owner,
+                name=repository.name,
+                branch=repository.default_branch,
+                ref=change.after,
+                commits=change.commits,
+            )
+        except (RateLimited, Unavailable):
+            raise
+        except GitHubError as exc:
+            # E.g. the App lacks the contents permission: the rest of the push still counts.
+            log.warning(
+                "settings file not read",
+                extra={"repository": f"{repository.owner}/{repository.name}", "why": str(exc)},
+            )
+    return reads
+
+
+def _report_config_files(changes: list[Change], reads: dict[int, ConfigFileRead]) -> None:
+    names = {c.id: f"{c.owner}/{c.name}" for c in changes if isinstance(c, UpsertRepository)}
+    for repository_id, read in reads.items():
+        report(names.get(repository_id, str(repository_id)), read, changed=True, source="push")
 
 
 async def _follow_up(worker: WorkerContext, follow_ups: list[Change]) -> None:

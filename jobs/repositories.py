@@ -7,10 +7,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from jobs.config_file import read_config_file, report
 from jobs.context import WorkerContext
 from jobs.deferral import defer_when_github_says_wait
+from jobs.evaluate import wake
+from mergequeue.github import GitHubClient, GitHubError
+from mergequeue.github.models import Repository as ListedRepository
 from mergequeue.github_setup import installation_client
 from mergequeue.models import Installation, Repository
+from mergequeue.queue.config_file import apply_config_file
 from mergequeue.repositories import save_repository
 from mergequeue.tasks import SYNC_REPOSITORIES, sync_job_id
 from mergequeue.upsert import upsert
@@ -48,7 +53,39 @@ async def sync_repositories(ctx: dict[str, Any], installation_id: int) -> int:
     log.info(
         "repositories synchronised", extra={"installation": installation_id, "count": len(listed)}
     )
+    for repo in listed:
+        await _sync_config_file(ctx, worker, client, repo)
     return len(listed)
+
+
+async def _sync_config_file(
+    ctx: dict[str, Any], worker: WorkerContext, client: GitHubClient, repo: ListedRepository
+) -> None:
+    """Read the repository's settings file on its default branch (a conditional request:
+    free while it is unchanged) and apply it, as a push that changed it would have: this
+    catches a push webhook that never arrived."""
+    try:
+        with defer_when_github_says_wait(ctx):
+            read = await read_config_file(
+                client,
+                repository_id=repo.id,
+                owner=repo.owner,
+                name=repo.name,
+                branch=repo.default_branch,
+                ref=repo.default_branch,
+            )
+    except GitHubError as exc:
+        # Not a rate limit or an outage (those defer the job): e.g. no contents permission.
+        log.warning("settings file not read", extra={"repository": repo.full_name, "why": str(exc)})
+        return
+    async with worker.database.sessions() as session, session.begin():
+        repository = await session.get(Repository, repo.id)
+        if repository is None:
+            return
+        changed = await apply_config_file(session, repository, read)
+    report(repo.full_name, read, changed=changed, source="discovery")
+    if changed:
+        await wake(worker, repo.id)
 
 
 async def sync_all_installations(ctx: dict[str, Any]) -> int:

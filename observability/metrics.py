@@ -163,6 +163,14 @@ WEBHOOK_REDELIVERIES_REQUESTED = Counter(
     "Webhook deliveries GitHub was asked to deliver again (they had failed or were never stored)",
     ["reason"],
 )
+# Each read of a repository's `.github/mergequeue.yml` that found it invalid (a push that
+# changed it, the hourly repository discovery, `mergequeue sync`): while an invalid file
+# stays on the default branch it counts about once an hour.
+CONFIG_FILE_ERRORS = Counter(
+    "mergequeue_config_file_errors_total",
+    "Reads of a repository's .github/mergequeue.yml that found it invalid (nothing applied)",
+    ["repository"],
+)
 BUILD_INFO = Gauge(
     "mergequeue_build_info",
     "Always 1; the version label says which build is running",

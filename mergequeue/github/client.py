@@ -52,8 +52,10 @@ from mergequeue.github.models import (
     CollaboratorPermission,
     CombinedStatus,
     Comment,
+    CommitPull,
     CommitStatus,
     Comparison,
+    FileContents,
     GitCommit,
     GitRef,
     HookDelivery,
@@ -614,6 +616,29 @@ class GitHubClient:
         there is none). Commits never change: the conditional read is nearly free."""
         path = _path("/repos/{owner}/{repo}/git/commits/{sha}", owner=owner, repo=repo, sha=sha)
         return GitCommit.from_json(_json(await self._call("GET", path)))
+
+    async def get_file_contents(
+        self, *, owner: str, repo: str, path: str, ref: str
+    ) -> FileContents | None:
+        """The file at `path` on `ref` (a branch or a sha); None when there is none (404).
+        A conditional request: reading an unchanged file again is free."""
+        quoted = "/".join(quote(segment, safe="") for segment in path.split("/"))
+        url = _path("/repos/{owner}/{repo}/contents/", owner=owner, repo=repo) + quoted
+        try:
+            response = await self._call("GET", url, query={"ref": ref})
+        except NotFound:
+            return None
+        return FileContents.from_json(_json(response))
+
+    async def list_commit_pulls(self, *, owner: str, repo: str, sha: str) -> list[CommitPull]:
+        """The pull requests associated with a commit (the one that merged it, or whose
+        head holds it), first page (GitHub lists a handful at most)."""
+        path = _path("/repos/{owner}/{repo}/commits/{sha}/pulls", owner=owner, repo=repo, sha=sha)
+        response = await self._call("GET", path, query={"per_page": "30"})
+        body = _json(response)
+        if not isinstance(body, list):
+            raise MalformedResponse(response.status_code, "pull requests are not a list")
+        return [CommitPull.from_json(item) for item in body if isinstance(item, Mapping)]
 
     async def get_collaborator_permission(
         self, *, owner: str, repo: str, username: str

@@ -7,6 +7,8 @@ raises `MalformedResponse` naming it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,8 +22,10 @@ __all__ = [
     "CollaboratorPermission",
     "CombinedStatus",
     "Comment",
+    "CommitPull",
     "CommitStatus",
     "Comparison",
+    "FileContents",
     "GitCommit",
     "GitRef",
     "HookDelivery",
@@ -525,3 +529,60 @@ class CollaboratorPermission:
         if not permission and not role_name:
             raise MalformedResponse(0, "collaborator permission lacks permission and role_name")
         return cls(permission=permission, role_name=role_name)
+
+
+@dataclass(frozen=True, slots=True)
+class FileContents:
+    """A file of a repository at a ref (`GET /repos/{o}/{r}/contents/{path}`).
+
+    `content` is None when GitHub did not send it (a file over 1 MB comes with encoding
+    `none`) or when the path is not a file (`type`: `dir`, `symlink`, `submodule`)."""
+
+    path: str
+    sha: str
+    size: int
+    type: str
+    content: bytes | None
+
+    @classmethod
+    def from_json(cls, value: object) -> FileContents:
+        if isinstance(value, list):
+            # A directory is answered with the list of its entries.
+            return cls(path="", sha="", size=0, type="dir", content=None)
+        data = _obj(value, "content")
+        kind = _str(data, "type", "file")
+        content: bytes | None = None
+        if kind == "file" and _str(data, "encoding") == "base64":
+            raw = _str(data, "content")
+            try:
+                # GitHub wraps its base64 at 60 characters.
+                content = base64.b64decode("".join(raw.split()), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise MalformedResponse(200, "content is not base64") from exc
+        return cls(
+            path=_str(data, "path"),
+            sha=_str(data, "sha"),
+            size=_opt_int(data, "size") or 0,
+            type=kind,
+            content=content,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CommitPull:
+    """A pull request associated with a commit (`GET .../commits/{sha}/pulls`)."""
+
+    number: int
+    state: str
+    merged: bool
+    base_ref: str
+
+    @classmethod
+    def from_json(cls, value: object) -> CommitPull:
+        data = _obj(value, "pull_request")
+        return cls(
+            number=_req_int(data, "number", "pull_request"),
+            state=_str(data, "state"),
+            merged=data.get("merged_at") is not None,
+            base_ref=_str(_sub(data, "base"), "ref"),
+        )

@@ -42,6 +42,8 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/git/refs/{ref}",
     "/repos/{owner}/{repo}/merges",
     "/repos/{owner}/{repo}/git/commits/{commit_sha}",
+    "/repos/{owner}/{repo}/contents/{path}",
+    "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
     # Close relatives, so that a later caller does not land in "other".
     "/app",
     "/app/installations/{installation_id}",
@@ -61,7 +63,6 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/labels",
     "/repos/{owner}/{repo}/branches",
     "/repos/{owner}/{repo}/branches/{branch}/protection",
-    "/repos/{owner}/{repo}/contents/{path}",
 )
 
 # A git reference (heads/mergequeue/main/1) is sent with its slashes: the trailing {ref}
@@ -70,6 +71,8 @@ _MULTI_SEGMENT_SUFFIXES: tuple[str, ...] = (
     "/git/ref/{ref}",
     "/git/matching-refs/{ref}",
     "/git/refs/{ref}",
+    # A file's path: .github/mergequeue.yml
+    "/contents/{path}",
 )
 
 _PARAM = re.compile(r"\{[a-z_]+\}")

@@ -357,6 +357,31 @@ _check_batch_wait = _whole_number(
 )
 
 
+# Every setting `update_settings` takes, with the check of its value (None, "use the
+# default", is never checked). Also what `.github/mergequeue.yml` may set
+# (`mergequeue.config_file`), so both are validated by the same rules.
+SETTING_CHECKS: Final[dict[str, Callable[[object], object]]] = {
+    "queue_label": _check_label,
+    "merge_method": _check_merge_method,
+    "required_checks": _check_required_checks,
+    "ci_timeout_seconds": _check_ci_timeout,
+    "queue_mode": _check_queue_mode,
+    "max_parallel_builds": _check_max_parallel_builds,
+    "batch_size": _check_batch_size,
+    "batch_wait_seconds": _check_batch_wait,
+}
+
+
+def check_setting(name: str, value: object) -> object:
+    """The value to store for the setting `name` (None: its default), or `InvalidSettings`
+    naming it (`field`) and why."""
+    try:
+        return None if value is None else SETTING_CHECKS[name](value)
+    except InvalidSettings as exc:
+        exc.field = name
+        raise
+
+
 async def update_settings(
     *,
     session: AsyncSession,
@@ -377,25 +402,19 @@ async def update_settings(
 
     Every value is checked before any is written, so a bad one changes nothing.
     """
-    given: list[tuple[str, object, Callable[[object], object]]] = [
-        ("queue_label", queue_label, _check_label),
-        ("merge_method", merge_method, _check_merge_method),
-        ("required_checks", required_checks, _check_required_checks),
-        ("ci_timeout_seconds", ci_timeout_seconds, _check_ci_timeout),
-        ("queue_mode", queue_mode, _check_queue_mode),
-        ("max_parallel_builds", max_parallel_builds, _check_max_parallel_builds),
-        ("batch_size", batch_size, _check_batch_size),
-        ("batch_wait_seconds", batch_wait_seconds, _check_batch_wait),
-    ]
-    changes: dict[str, object] = {}
-    for name, value, check in given:
-        if value is UNSET:
-            continue
-        try:
-            changes[name] = None if value is None else check(value)
-        except InvalidSettings as exc:
-            exc.field = name
-            raise
+    given: dict[str, object] = {
+        "queue_label": queue_label,
+        "merge_method": merge_method,
+        "required_checks": required_checks,
+        "ci_timeout_seconds": ci_timeout_seconds,
+        "queue_mode": queue_mode,
+        "max_parallel_builds": max_parallel_builds,
+        "batch_size": batch_size,
+        "batch_wait_seconds": batch_wait_seconds,
+    }
+    changes = {
+        name: check_setting(name, value) for name, value in given.items() if value is not UNSET
+    }
     for name, value in changes.items():
         setattr(repository, name, value)
     await session.flush()

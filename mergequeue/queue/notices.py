@@ -102,9 +102,10 @@ async def send(
     return sent
 
 
-async def add(session: AsyncSession, notice: Notice) -> None:
-    """Store a notice in the session's transaction; one with the same key already there wins."""
-    await insert_ignore(
+async def add(session: AsyncSession, notice: Notice) -> bool:
+    """Store a notice in the session's transaction; one with the same key already there
+    wins. True when this one was stored."""
+    return await insert_ignore(
         session,
         Notice,
         {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import assert_never
 
@@ -11,6 +11,7 @@ from sqlalchemy import delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mergequeue.models import Installation, PullRequest, Repository, utcnow
+from mergequeue.queue.config_file import ConfigFileRead, apply_config_file
 from mergequeue.queue.effective import effective_settings
 from mergequeue.queue.intake import QueueChange, apply_queue_change
 from mergequeue.queue.store import SqlQueueStore
@@ -19,6 +20,7 @@ from mergequeue.settings import Settings
 from mergequeue.upsert import insert_ignore, upsert
 from mergequeue.webhooks.events import (
     Change,
+    ConfigFileChanged,
     DeleteInstallation,
     DetachRepository,
     LabelChanged,
@@ -41,11 +43,13 @@ async def apply_changes(
     settings: Settings,
     received_at: datetime | None = None,
     refused: frozenset[int] = frozenset(),
+    config_files: Mapping[int, ConfigFileRead] | None = None,
 ) -> list[Change]:
     """Apply state changes, queue commands included; return the follow-ups (wake-ups, syncs).
 
     `refused` names the comments whose commands the author may not give: each gets a
-    reply and changes nothing.
+    reply and changes nothing. `config_files` holds, by repository id, the settings file
+    the worker read for a `ConfigFileChanged` (none read: nothing changes).
     """
     follow_up: list[Change] = []
     for change in changes:
@@ -119,6 +123,11 @@ async def apply_changes(
                 )
             case QueueCommand() | LabelChanged() | PullRequestClosed():
                 await _queue_change(session, change, settings, received_at, refused)
+            case ConfigFileChanged():
+                read = (config_files or {}).get(change.repository_id)
+                repository = await session.get(Repository, change.repository_id)
+                if read is not None and repository is not None:
+                    await apply_config_file(session, repository, read)
             case WakeQueue() | SyncInstallation():
                 follow_up.append(change)
             case _:

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from mergequeue.models import PullRequestState
+from mergequeue.queue.config_file import CONFIG_PATH
 
 # Events GitHub sends to Apps (and repository webhooks). Anything else is labelled
 # "other" in metrics, so a forged header cannot create a series.
@@ -84,6 +85,12 @@ KNOWN_EVENTS = frozenset(
 OTHER_EVENT = "other"
 
 COMMAND_PREFIX = "/mergequeue"
+# A push webhook lists at most this many commits: a push of that many may have changed the
+# settings file in one it leaves out, so the file is read then too.
+PUSH_COMMITS_LISTED = 20
+# How many of a push's commits that touched the settings file are asked for their pull
+# request (newest first) when the file is invalid.
+MAX_BLAME_COMMITS = 3
 
 
 class UnusableDelivery(ValueError):
@@ -176,6 +183,20 @@ class WakeQueue:
     reason: str
 
 
+@dataclass(frozen=True)
+class ConfigFileChanged:
+    """A push to the default branch that changed `.github/mergequeue.yml` (its commits'
+    added/modified/removed lists say so): the file is read at `after`."""
+
+    repository_id: int
+    after: str
+    # The pushed commits that touched the file, newest first: whose pull request hears
+    # about an invalid file.
+    commits: tuple[str, ...]
+    # Its last change removed it: the settings stay as they are.
+    removed: bool = False
+
+
 Change = (
     UpsertInstallation
     | DeleteInstallation
@@ -187,6 +208,7 @@ Change = (
     | PullRequestClosed
     | SyncInstallation
     | WakeQueue
+    | ConfigFileChanged
 )
 
 
@@ -322,14 +344,6 @@ def _on_pull_request(payload: Mapping[str, Any]) -> list[Change]:
     ]
 
 
-def _on_wake_only(reason: str) -> Any:
-    def handler(payload: Mapping[str, Any]) -> list[Change]:
-        repository = _repository(payload, _installation_id(payload))
-        return [repository, WakeQueue(repository.id, reason)]
-
-    return handler
-
-
 def _on_wake_when(reason: str, settles: Callable[[Mapping[str, Any]], bool]) -> Any:
     def handler(payload: Mapping[str, Any]) -> list[Change]:
         repository = _repository(payload, _installation_id(payload))
@@ -359,6 +373,51 @@ def _on_issue_comment(payload: Mapping[str, Any]) -> list[Change]:
     ]
 
 
+def _on_push(payload: Mapping[str, Any]) -> list[Change]:
+    repository = _repository(payload, _installation_id(payload))
+    changes: list[Change] = [repository, WakeQueue(repository.id, "push")]
+    config = _config_file_change(payload, repository)
+    if config is not None:
+        changes.append(config)
+    return changes
+
+
+def _config_file_change(
+    payload: Mapping[str, Any], repository: UpsertRepository
+) -> ConfigFileChanged | None:
+    """Whether the push changed the settings file on the default branch: read from the
+    payload alone, no call to GitHub."""
+    branch = repository.default_branch
+    after = payload.get("after")
+    commits = payload.get("commits")
+    if (
+        not isinstance(branch, str)
+        or not branch
+        or payload.get("ref") != f"refs/heads/{branch}"
+        or payload.get("deleted") is True
+        or not isinstance(after, str)
+        or not after.strip("0")
+        or not isinstance(commits, list)
+    ):
+        return None
+    touched: list[str] = []
+    last = None
+    for commit in commits:
+        if not isinstance(commit, Mapping):
+            continue
+        for kind in ("added", "modified", "removed"):
+            paths = commit.get(kind)
+            if isinstance(paths, list) and CONFIG_PATH in paths:
+                last = kind
+                sha = commit.get("id")
+                if isinstance(sha, str) and sha not in touched:
+                    touched.append(sha)
+    if last is None and len(commits) < PUSH_COMMITS_LISTED:
+        return None
+    newest = tuple(reversed(touched))[:MAX_BLAME_COMMITS]
+    return ConfigFileChanged(repository.id, after, newest, removed=last == "removed")
+
+
 def parse_command(body: str) -> str | None:
     """`/mergequeue merge` or `/mergequeue cancel` on a line of its own."""
     for line in body.splitlines():
@@ -385,6 +444,8 @@ _HANDLERS = {
     "check_run": _on_wake_when("check_run", lambda p: p.get("action") == "completed"),
     "status": _on_wake_when("status", lambda p: p.get("state") != "pending"),
     "check_suite": _on_wake_when("check_suite", lambda p: p.get("action") == "completed"),
-    "push": _on_wake_only("push"),
+    # A push wakes the queue; one to the default branch that changed the settings file
+    # also has it read.
+    "push": _on_push,
     "issue_comment": _on_issue_comment,
 }

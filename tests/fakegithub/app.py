@@ -368,6 +368,22 @@ def get_git_commit(ctx: Ctx) -> Answer:
     return 200, shapes.git_commit(ctx.api, repo, commit), {}
 
 
+def get_contents(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    path, ref = ctx.params["path"], ctx.query.get("ref") or repo.default_branch
+    content = ctx.fake.file_content(full_name=repo.full_name, path=path, ref=ref)
+    return 200, shapes.content_file(ctx.api, repo, path, content, ref), {}
+
+
+def commit_pulls(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    sha = ctx.params["commit_sha"]
+    pulls = ctx.fake.commit_pulls(full_name=repo.full_name, sha=sha)
+    items = [shapes.pull_request_simple(ctx.api, repo, p) for p in pulls]
+    page, headers = _page(ctx, f"/repos/{repo.full_name}/commits/{sha}/pulls", items)
+    return 200, page, headers
+
+
 def collaborator_permission(ctx: Ctx) -> Answer:
     repo = ctx.repo()
     login = ctx.params["username"]
@@ -559,6 +575,14 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
     ),
     ("/repos/{owner}/{repo}/merges", "", "POST", merge_branches, "token"),
     ("/repos/{owner}/{repo}/git/commits/{commit_sha}", "", "GET", get_git_commit, "token"),
+    (
+        "/repos/{owner}/{repo}/contents/{path}",
+        "/repos/{owner}/{repo}/contents/{path:path}",
+        "GET",
+        get_contents,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/commits/{commit_sha}/pulls", "", "GET", commit_pulls, "token"),
     ("/repos/{owner}/{repo}/issues", "", "GET", list_issues, "token"),
     ("/repos/{owner}/{repo}/issues/comments", "", "GET", list_repo_comments, "token"),
     ("/app/installations", "", "GET", list_app_installations, "app"),

@@ -6,6 +6,7 @@ pagination links point back at the fake wherever it runs.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -423,6 +424,112 @@ def git_commit(api: str, repo: FakeRepo, c: Commit) -> Json:
             "verified_at": None,
         },
     }
+
+
+def blob_sha(content: str) -> str:
+    """Git's blob sha of a file's content (what the contents API calls `sha`)."""
+    data = content.encode()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def content_file(api: str, repo: FakeRepo, path: str, content: str, ref: str) -> Json:
+    """A file as `GET /repos/{o}/{r}/contents/{path}` gives it: base64, wrapped at 60."""
+    u = f"{api}/repos/{repo.full_name}"
+    sha = blob_sha(content)
+    encoded = base64.b64encode(content.encode()).decode()
+    wrapped = "".join(encoded[i : i + 60] + "\n" for i in range(0, len(encoded), 60))
+    self_url = f"{u}/contents/{path}?ref={ref}"
+    html = f"{HTML}/{repo.full_name}/blob/{ref}/{path}"
+    git = f"{u}/git/blobs/{sha}"
+    return {
+        "type": "file",
+        "encoding": "base64",
+        "size": len(content.encode()),
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "content": wrapped,
+        "sha": sha,
+        "url": self_url,
+        "git_url": git,
+        "html_url": html,
+        "download_url": f"https://raw.githubusercontent.com/{repo.full_name}/{ref}/{path}",
+        "_links": {"self": self_url, "git": git, "html": html},
+    }
+
+
+# pull-request-simple (lists of pull requests) lacks the single pull request's counts
+# and merge state.
+_NOT_IN_SIMPLE = (
+    "merged",
+    "mergeable",
+    "rebaseable",
+    "mergeable_state",
+    "merged_by",
+    "comments",
+    "review_comments",
+    "maintainer_can_modify",
+    "commits",
+    "additions",
+    "deletions",
+    "changed_files",
+)
+
+
+def pull_request_simple(api: str, repo: FakeRepo, pr: FakePull) -> Json:
+    full = pull_request(api, repo, pr, None, "unknown")
+    return {k: v for k, v in full.items() if k not in _NOT_IN_SIMPLE}
+
+
+def push_event(
+    api: str,
+    repo: FakeRepo,
+    branch: str,
+    before: str,
+    after: str,
+    commits: list[tuple[Commit, list[str], list[str], list[str]]],
+) -> Json:
+    """The `push` webhook of `branch` moving from `before` to `after`: each pushed commit
+    (oldest first) with the paths it added, modified and removed."""
+    template = _webhook_fixture("push")
+    payload = copy.deepcopy(template)
+
+    def person(name: str) -> Json:
+        login = name.lower().replace(" ", "-")
+        return {"name": name, "email": f"{login}@users.noreply.github.com", "username": login}
+
+    items = [
+        {
+            "id": c.sha,
+            "tree_id": c.tree_sha,
+            "distinct": True,
+            "message": c.message,
+            "timestamp": EPOCH_ISO,
+            "url": f"{HTML}/{repo.full_name}/commit/{c.sha}",
+            "author": person(c.author),
+            "committer": person("GitHub"),
+            "added": added,
+            "removed": removed,
+            "modified": modified,
+        }
+        for c, added, modified, removed in commits
+    ]
+    payload.update(
+        {
+            "ref": f"refs/heads/{branch}",
+            "before": before,
+            "after": after,
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "base_ref": None,
+            "compare": f"{HTML}/{repo.full_name}/compare/{before[:12]}...{after[:12]}",
+            "commits": items,
+            "head_commit": items[-1] if items else None,
+            "repository": _webhook_repository(api, repo, template["repository"]),
+        }
+    )
+    payload.pop("installation", None)
+    return payload
 
 
 def git_ref(api: str, repo: FakeRepo, ref: str, sha: str) -> Json:

@@ -354,6 +354,7 @@ class FakeGitHub:
         "pull_json",
         "comments_json",
         "commit_json",
+        "push_event_json",
         "set_ci",
         "complete_ci",
         "run_ci",
@@ -966,6 +967,77 @@ class FakeGitHub:
         if ref in repo.branches:
             return repo.branches[ref]
         return repo.git.resolve(ref)
+
+    def file_content(self, *, full_name: str, path: str, ref: str | None = None) -> str:
+        """The content of `path` at `ref` (a branch, a sha; None: the default branch)."""
+        repo = self._repo(full_name)
+        ref = ref or repo.default_branch
+        sha = self._resolve(repo, ref)
+        if sha is None or sha not in repo.git:
+            raise ApiError(404, f"No commit found for the ref {ref}")
+        tree = repo.git.get(sha).tree
+        if path not in tree:
+            raise ApiError(404, "Not Found")
+        return tree[path]
+
+    def commit_pulls(self, *, full_name: str, sha: str) -> list[FakePull]:
+        """GitHub's pull requests of a commit: on the default branch, the merged pull
+        request that brought it there; elsewhere, the open ones whose head holds it."""
+        repo = self._repo(full_name)
+        found = repo.git.resolve(sha)
+        if found is None:
+            raise ApiError(422, f"No commit found for SHA: {sha}")
+        git = repo.git
+        on_default = git.is_ancestor(found, repo.branches[repo.default_branch])
+
+        def brought(pr: FakePull) -> bool:
+            if pr.merge_commit_sha == found:
+                return True
+            return (
+                pr.head_sha in git
+                and git.is_ancestor(found, pr.head_sha)
+                and not (pr.base_sha in git and git.is_ancestor(found, pr.base_sha))
+            )
+
+        return [
+            pr
+            for pr in sorted(repo.pulls.values(), key=lambda p: p.number)
+            if brought(pr)
+            and (
+                (pr.merged and pr.base_ref == repo.default_branch)
+                if on_default
+                else pr.state == "open"
+            )
+        ]
+
+    def push_event_json(
+        self, *, full_name: str, branch: str, before: str, installation_id: int | None = None
+    ) -> dict[str, Any]:
+        """The `push` webhook GitHub sends for `branch` having moved from `before` to its
+        head: the pushed commits (those `before` lacks, oldest first, at most 20 as GitHub
+        lists) with the paths each added, modified and removed against its first parent."""
+        from tests.fakegithub import shapes
+
+        repo = self._repo(full_name)
+        after = repo.branches[branch]
+        git = repo.git
+        known = git.ancestors(before) if before in git else frozenset()
+        pushed = sorted(git.ancestors(after) - known, key=lambda c: (git.generation(c), c))
+        commits = []
+        for sha in pushed[-20:]:
+            c = git.get(sha)
+            parent = git.get(c.parents[0]).tree if c.parents else {}
+            added = sorted(p for p in c.tree if p not in parent)
+            removed = sorted(p for p in parent if p not in c.tree)
+            modified = sorted(p for p in c.tree if p in parent and parent[p] != c.tree[p])
+            commits.append((c, added, modified, removed))
+        payload = shapes.push_event(self.api_url, repo, branch, before, after, commits)
+        if installation_id is not None:
+            payload["installation"] = {
+                "id": installation_id,
+                "node_id": shapes.node_id("I", installation_id),
+            }
+        return payload
 
     def comparison(self, *, full_name: str, base: str, head: str) -> FakeComparison:
         """GitHub's compare of `base...head` (branch names or shas), from real ancestry:

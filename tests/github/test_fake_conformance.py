@@ -7,6 +7,7 @@ required field, a wrong type, a status code GitHub never sends), these tests fai
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +50,8 @@ REFS = "/repos/{owner}/{repo}/git/refs"
 REF = "/repos/{owner}/{repo}/git/refs/{ref}"
 MERGES = "/repos/{owner}/{repo}/merges"
 GIT_COMMIT = "/repos/{owner}/{repo}/git/commits/{commit_sha}"
+CONTENTS = "/repos/{owner}/{repo}/contents/{path}"
+COMMIT_PULLS = "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"
 INSTALLATIONS = "/app/installations"
 DELIVERIES = "/app/hook/deliveries"
 ATTEMPTS = "/app/hook/deliveries/{delivery_id}/attempts"
@@ -667,6 +670,38 @@ async def recent_comments(env: Env) -> httpx.Response:
     response = await env.call("GET", f"{R}/issues/comments?sort=created&direction=desc")
     assert [c["body"] for c in response.json()] == ["Queued.", "/mergequeue merge"]
     return response
+
+
+# -- files and the pull requests of a commit (the settings file) --------------------------
+
+
+@scenario("GET", CONTENTS, 200)
+async def file_contents(env: Env) -> httpx.Response:
+    sha = env.fake.push(
+        full_name=FULL_NAME, branch="main", files={".github/mergequeue.yml": "batch_size: 2\n"}
+    )
+    response = await env.call("GET", f"{R}/contents/.github/mergequeue.yml?ref={sha}")
+    assert base64.b64decode(response.json()["content"]) == b"batch_size: 2\n"
+    return response
+
+
+@scenario("GET", CONTENTS, 404)
+async def file_contents_missing(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/contents/.github/mergequeue.yml?ref=main")
+
+
+@scenario("GET", COMMIT_PULLS, 200)
+async def pulls_of_a_merged_commit(env: Env) -> httpx.Response:
+    pr = env.pull(files={".github/mergequeue.yml": "queue_mode: parallel\n"})
+    env.fake.push(full_name=FULL_NAME, branch="main", sha=pr["head_sha"])
+    response = await env.call("GET", f"{R}/commits/{pr['head_sha']}/pulls")
+    assert [p["number"] for p in response.json()] == [pr["number"]]
+    return response
+
+
+@scenario("GET", COMMIT_PULLS, 422)
+async def pulls_of_an_unknown_commit(env: Env) -> httpx.Response:
+    return await env.call("GET", f"{R}/commits/{'e' * 40}/pulls")
 
 
 # -- the App ------------------------------------------------------------------------------
