@@ -111,6 +111,8 @@ class Repository(Base):
     max_parallel_builds: Mapped[int | None] = mapped_column(Integer)
     batch_size: Mapped[int | None] = mapped_column(Integer)
     batch_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    # One status comment per queued pull request, edited in place (None: the default, on).
+    status_comments: Mapped[bool | None] = mapped_column(Boolean)
     # Reconciliation's pacing: when the queue was last evaluated, and the next moment a
     # decision falls due without any webhook (a CI timeout).
     evaluated_at: Mapped[datetime | None] = mapped_column()
@@ -220,6 +222,13 @@ class QueueEntry(Base):
     dequeue_reason: Mapped[str | None] = mapped_column(String(64))
     # Parallel mode: entries of one half of a failed batch share a group, built together.
     batch_group: Mapped[str | None] = mapped_column(String(32))
+    # What the queue last showed on the pull request (a fingerprint: nothing is rewritten
+    # while it holds), and its `mergequeue` check run on which head.
+    published: Mapped[str | None] = mapped_column(String(32))
+    check_run_id: Mapped[int | None] = mapped_column(BigInteger)
+    check_sha: Mapped[str | None] = mapped_column(String(64))
+    # The status comment edited in place (copied to the next stay of the pull request).
+    status_comment_id: Mapped[int | None] = mapped_column(BigInteger)
 
     pull_request: Mapped[PullRequest] = relationship()
 

@@ -106,9 +106,17 @@ async def enqueue(
         raise AlreadyQueued(f"pull request #{number} is already queued")
     now = utcnow()
     asked = at or now
+    # The status comment of an earlier stay is edited again, not posted anew.
+    comment_id = await session.scalar(
+        select(QueueEntry.status_comment_id)
+        .where(QueueEntry.pull_request_id == pr.id, QueueEntry.status_comment_id.is_not(None))
+        .order_by(QueueEntry.id.desc())
+        .limit(1)
+    )
     entry = QueueEntry(
         repository_id=repository.id,
         pull_request_id=pr.id,
+        status_comment_id=comment_id,
         base_ref=pr.base_ref or repository.default_branch,
         state=QueueEntryState.QUEUED,
         status=EntryStatus.WAITING,

@@ -41,6 +41,8 @@ class EffectiveSettings:
     max_parallel_builds: int = DEFAULT_MAX_PARALLEL_BUILDS
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
+    # One status comment per queued pull request, edited in place.
+    status_comments: bool = True
 
     @property
     def ci_timeout_seconds(self) -> int:
@@ -63,4 +65,5 @@ def effective_settings(repository: Repository, settings: Settings) -> EffectiveS
             if repository.batch_wait_seconds is None
             else repository.batch_wait_seconds
         ),
+        status_comments=repository.status_comments is not False,
     )

@@ -34,7 +34,8 @@ from mergequeue.queue.plan import (
     StartBuild,
     plan,
 )
-from mergequeue.queue.ports import Conflict, Refused, StagingGitHub
+from mergequeue.queue.ports import QUEUE_CHECK_NAME, Conflict, Refused, StagingGitHub
+from mergequeue.queue.snapshot import own_check_aside
 from mergequeue.queue.store import QueueStore
 
 log = logging.getLogger("mergequeue.queue")
@@ -109,6 +110,7 @@ class ParallelBranch:
         required = self.settings.required_checks
         if required is None:
             required = await self.github.required_checks(base_ref)
+        required = tuple(n for n in required if n != QUEUE_CHECK_NAME)
         views = [await self._view(b) for b in builds]
         config = ParallelConfig(
             base_ref=base_ref,
@@ -140,7 +142,7 @@ class ParallelBranch:
         return BranchOutcome(changed, decided.deadline)
 
     async def _view(self, build: Build) -> BuildView:
-        checks = await self.github.checks(build.sha) if build.sha else ()
+        checks = own_check_aside(await self.github.checks(build.sha)) if build.sha else ()
         return BuildView(
             id=build.id,
             branch=build.branch,

@@ -188,6 +188,10 @@ class StagingGitHub(RepositoryGitHub, Protocol):
         ...
 
 
+# The queue's own check run (or status) on pull requests: never a check the queue waits on.
+QUEUE_CHECK_NAME = "mergequeue"
+
+
 @dataclass(frozen=True)
 class Publication:
     """What the queue shows on a pull request's head: a check run named `mergequeue` in App

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from mergequeue.queue.decide import PullSnapshot, judge_checks
-from mergequeue.queue.ports import RepositoryGitHub
+from mergequeue.queue.decide import Check, PullSnapshot, judge_checks
+from mergequeue.queue.ports import QUEUE_CHECK_NAME, RepositoryGitHub
 
 
 async def read_snapshot(
@@ -34,10 +34,17 @@ async def read_snapshot(
     )
     if pull.merged or pull.state != "open" or pull.draft:
         return snapshot
-    checks = await github.checks(pull.head_sha)
+    checks = own_check_aside(await github.checks(pull.head_sha))
     names = required if required is not None else await github.required_checks(pull.base_ref)
+    names = tuple(n for n in names if n != QUEUE_CHECK_NAME)
     behind = 0
     if judge_checks(checks, names).all_passed and pull.mergeable_state != "behind":
         # Asked only when the head would otherwise merge: the one moment it matters.
         behind = await github.behind_by(pull.base_ref, pull.head_sha)
     return replace(snapshot, checks=checks, required=names, behind_by=behind)
+
+
+def own_check_aside(checks: tuple[Check, ...]) -> tuple[Check, ...]:
+    """The checks without the queue's own: it shows the queue, it is never waited on (a
+    team may make it required, so that nothing merges around the queue)."""
+    return tuple(c for c in checks if c.name != QUEUE_CHECK_NAME)

@@ -91,6 +91,16 @@ class QueueStore(Protocol):
         """Builds that landed on `base_ref` since `since`, oldest first."""
         ...
 
+    async def finished_since(
+        self, repository_id: int, since: datetime
+    ) -> list[tuple[QueueEntry, int]]:
+        """Stays that ended (merged or dequeued) since `since`, with their numbers."""
+        ...
+
+    async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
+        """When the queue merged pull requests since `since`."""
+        ...
+
     async def commit(self) -> None: ...
 
 
@@ -219,6 +229,31 @@ class SqlQueueStore:
             .order_by(Build.id)
         )
         return list(found.all())
+
+    async def finished_since(
+        self, repository_id: int, since: datetime
+    ) -> list[tuple[QueueEntry, int]]:
+        rows = await self.session.execute(
+            select(QueueEntry, PullRequest.number)
+            .join(PullRequest, QueueEntry.pull_request_id == PullRequest.id)
+            .where(
+                QueueEntry.repository_id == repository_id,
+                QueueEntry.state != QueueEntryState.QUEUED,
+                QueueEntry.finished_at >= since,
+            )
+            .order_by(QueueEntry.finished_at, QueueEntry.id)
+        )
+        return [(entry, number) for entry, number in rows.tuples()]
+
+    async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
+        found = await self.session.scalars(
+            select(QueueEntry.finished_at).where(
+                QueueEntry.repository_id == repository_id,
+                QueueEntry.state == QueueEntryState.MERGED,
+                QueueEntry.finished_at >= since,
+            )
+        )
+        return [at for at in found.all() if at is not None]
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -308,6 +308,30 @@ class MemoryStore:
         build.id = len(self.builds) + 1
         self.builds.append(build)
 
+    async def finished_since(
+        self, repository_id: int, since: datetime
+    ) -> list[tuple[QueueEntry, int]]:
+        done = [
+            e
+            for e in self.entries
+            if e.repository_id == repository_id
+            and e.state != QueueEntryState.QUEUED
+            and e.finished_at is not None
+            and e.finished_at >= since
+        ]
+        done.sort(key=lambda e: (e.finished_at or since, e.id))
+        return [(e, self.numbers[e.id]) for e in done]
+
+    async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
+        return [
+            e.finished_at
+            for e in self.entries
+            if e.repository_id == repository_id
+            and e.state == QueueEntryState.MERGED
+            and e.finished_at is not None
+            and e.finished_at >= since
+        ]
+
     async def landed_builds_since(
         self, repository_id: int, base_ref: str, since: datetime
     ) -> list[Build]:
@@ -351,6 +375,14 @@ class MemoryStore:
             enqueued_at=at,
             status_changed_at=self._now(),
             waited_seconds=0.0,
+            status_comment_id=next(
+                (
+                    e.status_comment_id
+                    for e in reversed(self.stays(number))
+                    if e.status_comment_id is not None
+                ),
+                None,
+            ),
         )
         self.entries.append(entry)
         self.numbers[entry.id] = number

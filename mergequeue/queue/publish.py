@@ -1,0 +1,208 @@
+"""What the queue shows on a pull request: the `mergequeue` check run (a commit status in
+token mode) on its head, and one status comment edited in place.
+
+`render` is pure: an entry's state, its position and the repository's recent pace in, a
+`Publication` out. `publish` writes only what changed since the last write (a fingerprint
+of what was shown is kept on the entry), so an unchanged queue costs no call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
+from statistics import median
+
+from mergequeue.github import GitHubError
+from mergequeue.models import QueueEntry, QueueEntryState
+from mergequeue.queue.decide import EntryStatus
+from mergequeue.queue.ports import Publication, ShowingGitHub
+from mergequeue.queue.store import QueueStore
+
+log = logging.getLogger("mergequeue.queue")
+
+# Estimates are shown to the next ten minutes: a queue that has not moved is not rewritten.
+ESTIMATE_STEP = timedelta(minutes=10)
+# How far back finished entries get their last word shown.
+FINISHED_WITHIN = timedelta(hours=1)
+# The landings the estimate's pace is measured over.
+PACE_WINDOW = timedelta(days=1)
+# Dequeue reasons the pull request's author or a maintainer chose.
+WITHDRAWN = frozenset({"unlabeled", "cancelled", "api", "closed"})
+
+IN_PROGRESS = frozenset(
+    {
+        EntryStatus.BUILDING,
+        EntryStatus.UPDATING,
+        EntryStatus.WAITING_FOR_CHECKS,
+        EntryStatus.CONFIRMING_BLOCKED,
+        EntryStatus.MERGING,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How fast the repository's queue has been landing pull requests recently."""
+
+    # The median time between two landings; None when too few landed to say.
+    between_landings: timedelta | None
+
+    @classmethod
+    def from_landings(cls, landed_at: Sequence[datetime]) -> Pace:
+        times = sorted(landed_at)
+        gaps = [(b - a).total_seconds() for a, b in pairwise(times) if b > a]
+        return cls(timedelta(seconds=median(gaps)) if len(gaps) >= 2 else None)
+
+    def estimate(self, position: int, now: datetime) -> datetime | None:
+        if self.between_landings is None:
+            return None
+        at = now + self.between_landings * position
+        step = ESTIMATE_STEP.total_seconds()
+        return datetime.fromtimestamp((at.timestamp() // step + 1) * step, tz=at.tzinfo)
+
+
+@dataclass(frozen=True)
+class EntryView:
+    number: int
+    base_ref: str
+    state: QueueEntryState
+    status: str
+    detail: str | None
+    dequeue_reason: str | None
+    position: int  # 1-based among its base branch's live entries; 0 once it left
+    queued: int  # live entries on that base branch
+
+
+def render(view: EntryView, pace: Pace, now: datetime) -> Publication:
+    if view.state == QueueEntryState.MERGED:
+        return Publication(
+            "completed", "success", f"Landed in {view.base_ref}", "Merged by the queue."
+        )
+    if view.state == QueueEntryState.DEQUEUED:
+        reason = view.dequeue_reason or "dequeued"
+        why = view.detail or f"Removed from the merge queue ({reason})."
+        conclusion = "cancelled" if reason in WITHDRAWN else "failure"
+        return Publication("completed", conclusion, f"Left the queue: {reason}", why)
+    place = f"position {view.position} of {view.queued} on {view.base_ref}"
+    if view.status == EntryStatus.PAUSED:
+        return Publication(
+            "queued", None, f"Paused ({place})", view.detail or "The queue is paused."
+        )
+    estimate = pace.estimate(view.position, now)
+    when = (
+        f"Estimated to land by {estimate:%Y-%m-%d %H:%M} UTC, from this repository's recent pace."
+        if estimate
+        else "No estimate yet: too few pull requests have landed recently."
+    )
+    if view.status in IN_PROGRESS:
+        title = f"Testing ({place})"
+        return Publication("in_progress", None, title, f"{view.detail or view.status}\n\n{when}")
+    return Publication(
+        "queued", None, f"Queued ({place})", f"{view.detail or 'Waiting.'}\n\n{when}"
+    )
+
+
+def fingerprint(head_sha: str, publication: Publication) -> str:
+    text = "\0".join(
+        [
+            head_sha,
+            publication.status,
+            publication.conclusion or "",
+            publication.title,
+            publication.summary,
+        ]
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def comment_body(number: int, publication: Publication) -> str:
+    return (
+        f"**mergequeue**: {publication.title}\n\n{publication.summary}\n\n"
+        "<sub>This comment is updated as the queue moves.</sub>"
+    )
+
+
+@dataclass
+class Publisher:
+    github: ShowingGitHub
+    clock: Callable[[], datetime]
+    status_comments: bool
+
+    async def publish(self, entry: QueueEntry, head_sha: str, view: EntryView, pace: Pace) -> bool:
+        """Show the entry's state if it changed; False when GitHub could not be told (the
+        next evaluation tries again)."""
+        publication = render(view, pace, self.clock())
+        mark = fingerprint(head_sha, publication)
+        if entry.published == mark:
+            return True
+        try:
+            check_id = entry.check_run_id if entry.check_sha == head_sha else None
+            entry.check_run_id = await self.github.publish(head_sha, publication, check_id)
+            entry.check_sha = head_sha
+            if self.status_comments:
+                entry.status_comment_id = await self.github.upsert_comment(
+                    view.number, entry.status_comment_id, comment_body(view.number, publication)
+                )
+        except GitHubError as exc:
+            log.info(
+                "could not show the queue on the pull request",
+                extra={"pr": view.number, "why": str(exc)},
+            )
+            return False
+        entry.published = mark
+        return True
+
+
+async def show_queue(
+    *,
+    store: QueueStore,
+    github: ShowingGitHub,
+    repository_id: int,
+    status_comments: bool,
+    clock: Callable[[], datetime],
+) -> int:
+    """Show every live entry's state, and the last word of those that ended lately, on
+    their pull requests; returns how many were written."""
+    now = clock()
+    live = await store.queued(repository_id)
+    pace = Pace.from_landings(await store.landing_times(repository_id, now - PACE_WINDOW))
+    publisher = Publisher(github, clock, status_comments)
+    written = 0
+    by_base: dict[str, list[tuple[QueueEntry, int]]] = {}
+    for entry, number in live:
+        by_base.setdefault(entry.base_ref, []).append((entry, number))
+    for rows in by_base.values():
+        for position, (entry, number) in enumerate(rows, start=1):
+            pull = await github.pull(number)
+            if pull is None or pull.state != "open":
+                continue  # the next evaluation takes it out of the queue
+            view = _view(entry, number, position, len(rows))
+            changed = entry.published
+            if not await publisher.publish(entry, pull.head_sha, view, pace):
+                return written
+            written += entry.published != changed
+    for entry, number in await store.finished_since(repository_id, now - FINISHED_WITHIN):
+        if entry.check_sha is None:
+            continue  # never shown while queued: nothing to close
+        changed = entry.published
+        if not await publisher.publish(entry, entry.check_sha, _view(entry, number, 0, 0), pace):
+            return written
+        written += entry.published != changed
+    return written
+
+
+def _view(entry: QueueEntry, number: int, position: int, queued: int) -> EntryView:
+    return EntryView(
+        number=number,
+        base_ref=entry.base_ref,
+        state=entry.state,
+        status=entry.status,
+        detail=entry.status_detail,
+        dequeue_reason=entry.dequeue_reason,
+        position=position,
+        queued=queued,
+    )
