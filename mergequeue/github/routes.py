@@ -42,6 +42,8 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/git/refs/{ref}",
     "/repos/{owner}/{repo}/merges",
     "/repos/{owner}/{repo}/git/commits/{commit_sha}",
+    "/repos/{owner}/{repo}/actions/runs",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
     # Close relatives, so that a later caller does not land in "other".
     "/app",
     "/app/installations/{installation_id}",

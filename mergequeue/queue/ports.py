@@ -186,3 +186,9 @@ class StagingGitHub(RepositoryGitHub, Protocol):
     async def branches_with_prefix(self, prefix: str) -> tuple[str, ...]:
         """Names of the branches that start with `prefix` (GitHub's matching refs)."""
         ...
+
+    async def cancel_workflow_runs(self, branch: str) -> int:
+        """Cancel the GitHub Actions workflow runs not yet completed on `branch`; returns
+        how many were asked to cancel. `Refused` (403) when the App may not (no
+        `actions: write` permission)."""
+        ...
