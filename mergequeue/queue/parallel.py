@@ -35,6 +35,7 @@ from mergequeue.queue.plan import (
     plan,
 )
 from mergequeue.queue.ports import Conflict, Refused, StagingGitHub
+from mergequeue.queue.runs import cancel_runs
 from mergequeue.queue.store import QueueStore
 
 log = logging.getLogger("mergequeue.queue")
@@ -223,6 +224,8 @@ class ParallelBranch:
     async def _drop(self, build: Build, action: Drop) -> None:
         self._end(build, BuildState.DROPPED, action.outcome, action.why)
         await self.store.commit()
+        if self.settings.cancel_workflow_runs:
+            await cancel_runs(self.github, build.branch, self.full_name)
         await self.github.delete_branch(making_branch(build.base_ref, build.id))
         await self.github.delete_branch(build.branch)
         log.info(
