@@ -33,6 +33,8 @@ PERMISSIONS: dict[str, str] = {
     "statuses": "read",
     "administration": "read",
     "metadata": "read",
+    # Optional: only to cancel the GitHub Actions runs of dropped parallel-mode builds.
+    "actions": "write",
 }
 EVENTS: tuple[str, ...] = (
     "pull_request",

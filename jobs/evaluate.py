@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 
 from jobs.context import WorkerContext
 from jobs.deferral import defer_when_github_says_wait
-from mergequeue.github_setup import repository_github
+from mergequeue.github import GitHubClient
+from mergequeue.github.models import may_write_actions
+from mergequeue.github_setup import installation_client, repository_github
 from mergequeue.models import Installation, QueueEntry, QueueEntryState, Repository, utcnow
 from mergequeue.queue.effective import effective_settings
 from mergequeue.queue.engine import Evaluation, evaluate
@@ -70,6 +72,7 @@ async def _evaluate(
         repository = await session.get(Repository, repository_id)
         if repository is None:
             return None
+        installation = None
         if repository.installation_id is not None:
             installation = await session.get(Installation, repository.installation_id)
             if installation is not None and installation.suspended:
@@ -87,10 +90,14 @@ async def _evaluate(
                 store=SqlQueueStore(session),
                 github=github,
                 repository=repository,
-                settings=effective_settings(repository, worker.settings),
+                settings=effective_settings(repository, worker.settings, installation),
                 events=EVENTS,
                 clock=utcnow,
             )
+        if installation is not None and _note_granted(
+            installation, installation_client(worker.github, installation.id)
+        ):
+            await session.commit()
         depth = await session.scalar(
             select(func.count())
             .select_from(QueueEntry)
@@ -101,3 +108,22 @@ async def _evaluate(
         )
         observe_queue_depth(repository.full_name, int(depth or 0))
     return evaluation
+
+
+def _note_granted(installation: Installation, client: GitHubClient) -> bool:
+    """Keep whether the installation granted `actions: write` as its current token says:
+    the freshest word, and exactly what the calls made with that token may do (a
+    permission accepted since takes effect with the next token, within the hour). True
+    when it changed (to be committed)."""
+    granted = client.granted_permissions()
+    if granted is None:
+        return False
+    actions_write = may_write_actions(granted)
+    if installation.actions_write == actions_write:
+        return False
+    installation.actions_write = actions_write
+    log.info(
+        "installation permissions changed",
+        extra={"installation": installation.id, "actions_write": actions_write},
+    )
+    return True

@@ -116,9 +116,10 @@ async def sync_installations(ctx: dict[str, Any]) -> list[int]:
                         "id": installation.id,
                         "account_login": installation.account_login,
                         "suspended": installation.suspended,
+                        "actions_write": installation.actions_write,
                     },
                     conflict=["id"],
-                    update=["account_login", "suspended"],
+                    update=["account_login", "suspended", "actions_write"],
                 )
     async with worker.database.sessions() as session:
         ids = (

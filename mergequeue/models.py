@@ -84,6 +84,10 @@ class Installation(Base):
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     account_login: Mapped[str] = mapped_column(String(255))
     suspended: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # The installation granted `actions: write`: the queue may cancel the GitHub Actions
+    # runs of dropped staging builds. From the `installation` webhooks, the installations
+    # listing and each installation token's answer; false until one of them says so.
+    actions_write: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     repositories: Mapped[list[Repository]] = relationship(back_populates="installation")

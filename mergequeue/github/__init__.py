@@ -42,6 +42,7 @@ from mergequeue.github.models import (
     Repository,
     RequiredCheck,
     RequiredStatusChecks,
+    WorkflowRun,
 )
 from mergequeue.github.routes import KNOWN_ROUTES, OTHER_ENDPOINT, endpoint_template
 from mergequeue.github.transport import CallObserver, InstrumentedTransport, RateLimitObserver
@@ -89,6 +90,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "Unprocessable",
+    "WorkflowRun",
     "endpoint_template",
     "make_app_jwt",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +51,9 @@ def parse_github_time(value: str) -> float:
 class InstallationToken:
     token: str
     expires_at: float  # Unix time
+    # What GitHub granted the token (the installation's permissions when it was minted),
+    # e.g. {"contents": "write", "actions": "write"}; None when the answer did not say.
+    permissions: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +98,12 @@ class InstallationTokenCache:
             minted = await mint()
             self._tokens[installation_id] = minted
             return minted.token
+
+    def permissions(self, installation_id: int) -> Mapping[str, str] | None:
+        """The permissions GitHub granted the installation's current token (None: no
+        token minted yet, or GitHub did not say)."""
+        cached = self._tokens.get(installation_id)
+        return cached.permissions if cached is not None else None
 
     def invalidate(self, installation_id: int, token: str | None = None) -> None:
         """Forget a token GitHub refused (only that one, if given: a newer may exist)."""

@@ -68,6 +68,7 @@ from mergequeue.github.models import (
     PullRequest,
     Repository,
     RequiredStatusChecks,
+    WorkflowRun,
     label_names,
 )
 from mergequeue.github.transport import (
@@ -350,6 +351,14 @@ class GitHubClient:
             return None
         remaining, limit, reset = last
         return Budget(remaining=remaining, limit=limit, reset_at=float(reset))
+
+    def granted_permissions(self) -> Mapping[str, str] | None:
+        """What GitHub granted this installation view's current token (the token
+        answer's `permissions`); None for a single token, or before a token was minted."""
+        auth = self._shared.auth
+        if not isinstance(auth, AppAuth) or self._installation_id is None:
+            return None
+        return auth.tokens.permissions(self._installation_id)
 
     @property
     def authenticates_as_app(self) -> bool:
@@ -640,6 +649,40 @@ class GitHubClient:
             raise MalformedResponse(response.status_code, "pull requests are not a list")
         return [CommitPull.from_json(item) for item in body if isinstance(item, Mapping)]
 
+    # -- GitHub Actions (cancelling the runs of dropped staging builds) --------------------
+
+    async def list_workflow_runs(self, *, owner: str, repo: str, branch: str) -> list[WorkflowRun]:
+        """The workflow runs on `branch` not yet completed, newest first.
+
+        One page of 100, not all pages: the queue asks this of a staging branch, which is
+        made once per build (its name carries the build's id) and pushed to at most twice,
+        so it holds a run per workflow triggered by its push, far fewer than 100. GitHub's
+        `status` filter takes one value and "not completed" is several (queued,
+        in_progress, waiting, requested, pending), so completed runs are dropped here.
+        `exclude_pull_requests` keeps the answer small."""
+        path = _path("/repos/{owner}/{repo}/actions/runs", owner=owner, repo=repo)
+        query = {"branch": branch, "per_page": "100", "exclude_pull_requests": "true"}
+        body = _json(await self._call("GET", path, query=query))
+        items = body.get("workflow_runs") if isinstance(body, Mapping) else None
+        if not isinstance(items, list):
+            raise MalformedResponse(200, "missing list workflow_runs")
+        runs = [WorkflowRun.from_json(item) for item in items if isinstance(item, Mapping)]
+        return [run for run in runs if not run.completed]
+
+    async def cancel_workflow_run(self, *, owner: str, repo: str, run_id: int) -> bool:
+        """Ask GitHub to cancel a workflow run (202: it is cancelling); False when the run
+        had already finished (409), which is not an error. `Forbidden` (403) when the
+        installation lacks `actions: write`."""
+        path = _path(
+            "/repos/{owner}/{repo}/actions/runs/{id}/cancel", owner=owner, repo=repo, id=run_id
+        )
+        try:
+            # Repeating it is harmless: a run cancelled already answers 409.
+            await self._call("POST", path)
+        except Conflict:
+            return False
+        return True
+
     async def get_collaborator_permission(
         self, *, owner: str, repo: str, username: str
     ) -> CollaboratorPermission:
@@ -795,7 +838,16 @@ class GitHubClient:
         token, expires_at = body.get("token"), body.get("expires_at")
         if not isinstance(token, str) or not isinstance(expires_at, str):
             raise MalformedResponse(response.status_code, "installation token lacks fields")
-        return InstallationToken(token=token, expires_at=parse_github_time(expires_at))
+        permissions = body.get("permissions")
+        return InstallationToken(
+            token=token,
+            expires_at=parse_github_time(expires_at),
+            permissions=(
+                {str(k): str(v) for k, v in permissions.items()}
+                if isinstance(permissions, Mapping)
+                else None
+            ),
+        )
 
     async def _call(
         self,

@@ -39,6 +39,7 @@ __all__ = [
     "Repository",
     "RequiredCheck",
     "RequiredStatusChecks",
+    "WorkflowRun",
 ]
 
 MergeMethod = Literal["merge", "squash", "rebase"]
@@ -449,11 +450,19 @@ class IssueComment:
         )
 
 
+def may_write_actions(permissions: object) -> bool:
+    """Whether GitHub's `permissions` object (an installation's, or an installation
+    token's) grants `actions: write`: what cancelling a workflow run needs."""
+    return isinstance(permissions, Mapping) and permissions.get("actions") == "write"
+
+
 @dataclass(frozen=True, slots=True)
 class Installation:
     id: int
     account_login: str
     suspended: bool
+    # The installation granted `actions: write` (cancelling workflow runs).
+    actions_write: bool = False
 
     @classmethod
     def from_json(cls, value: object) -> Installation:
@@ -462,6 +471,33 @@ class Installation:
             id=_req_int(data, "id", "installation"),
             account_login=_str(_sub(data, "account"), "login"),
             suspended=data.get("suspended_at") is not None,
+            actions_write=may_write_actions(data.get("permissions")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRun:
+    """A GitHub Actions workflow run: enough to know whether to cancel it."""
+
+    id: int
+    status: str  # queued / in_progress / waiting / requested / pending / completed
+    conclusion: str | None
+    head_branch: str | None
+    head_sha: str
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+    @classmethod
+    def from_json(cls, value: object) -> WorkflowRun:
+        data = _obj(value, "workflow_run")
+        return cls(
+            id=_req_int(data, "id", "workflow_run"),
+            status=_str(data, "status", "queued"),
+            conclusion=_opt_str(data, "conclusion"),
+            head_branch=_opt_str(data, "head_branch"),
+            head_sha=_str(data, "head_sha"),
         )
 
 

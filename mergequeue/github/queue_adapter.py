@@ -267,3 +267,14 @@ class RestRepositoryGitHub:
             owner=self._owner, repo=self._repo, prefix=f"heads/{prefix}"
         )
         return tuple(sorted(r.branch for r in refs if r.branch is not None))
+
+    async def cancel_workflow_runs(self, branch: str) -> int:
+        repo = {"owner": self._owner, "repo": self._repo}
+        # Listing needs `actions: read` (on a private repository), cancelling `actions:
+        # write`: either may be the call GitHub refuses with 403.
+        runs = await _refusable(self._client.list_workflow_runs(**repo, branch=branch))
+        asked = 0
+        for run in runs:
+            # A run that finished meanwhile answers 409: not counted, not an error.
+            asked += await _refusable(self._client.cancel_workflow_run(**repo, run_id=run.id))
+        return asked

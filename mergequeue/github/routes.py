@@ -44,6 +44,8 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/git/commits/{commit_sha}",
     "/repos/{owner}/{repo}/contents/{path}",
     "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
+    "/repos/{owner}/{repo}/actions/runs",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
     # Close relatives, so that a later caller does not land in "other".
     "/app",
     "/app/installations/{installation_id}",

@@ -10,7 +10,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Final
 
-from mergequeue.models import Repository
+from mergequeue.models import Installation, Repository
 from mergequeue.settings import CommandPermission, MergeMethod, Settings
 
 # How long the queue waits for a head's required checks when the repository sets nothing.
@@ -43,13 +43,20 @@ class EffectiveSettings:
     batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
     # One status comment per queued pull request, edited in place.
     status_comments: bool = True
+    # Parallel mode cancels the GitHub Actions runs of the builds it drops: only when the
+    # installation granted `actions: write`, so no call is spent on a certain 403.
+    cancel_workflow_runs: bool = False
 
     @property
     def ci_timeout_seconds(self) -> int:
         return int(self.ci_timeout.total_seconds())
 
 
-def effective_settings(repository: Repository, settings: Settings) -> EffectiveSettings:
+def effective_settings(
+    repository: Repository, settings: Settings, installation: Installation | None = None
+) -> EffectiveSettings:
+    """`installation` is the repository's (what it granted); None: not known, or a single
+    token (`GITHUB_TOKEN`), whose permissions the service cannot read."""
     return EffectiveSettings(
         queue_label=repository.queue_label or settings.QUEUE_LABEL,
         merge_method=MergeMethod(repository.merge_method or settings.MERGE_METHOD),
@@ -66,4 +73,5 @@ def effective_settings(repository: Repository, settings: Settings) -> EffectiveS
             else repository.batch_wait_seconds
         ),
         status_comments=repository.status_comments is not False,
+        cancel_workflow_runs=installation is not None and installation.actions_write,
     )

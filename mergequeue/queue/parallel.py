@@ -35,6 +35,7 @@ from mergequeue.queue.plan import (
     plan,
 )
 from mergequeue.queue.ports import QUEUE_CHECK_NAME, Conflict, Refused, StagingGitHub
+from mergequeue.queue.runs import cancel_runs
 from mergequeue.queue.snapshot import own_check_aside
 from mergequeue.queue.store import QueueStore
 
@@ -225,6 +226,8 @@ class ParallelBranch:
     async def _drop(self, build: Build, action: Drop) -> None:
         self._end(build, BuildState.DROPPED, action.outcome, action.why)
         await self.store.commit()
+        if self.settings.cancel_workflow_runs:
+            await cancel_runs(self.github, build.branch, self.full_name)
         await self.github.delete_branch(making_branch(build.base_ref, build.id))
         await self.github.delete_branch(build.branch)
         log.info(

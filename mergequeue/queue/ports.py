@@ -187,6 +187,12 @@ class StagingGitHub(RepositoryGitHub, Protocol):
         """Names of the branches that start with `prefix` (GitHub's matching refs)."""
         ...
 
+    async def cancel_workflow_runs(self, branch: str) -> int:
+        """Cancel the GitHub Actions workflow runs not yet completed on `branch`; returns
+        how many were asked to cancel. `Refused` (403) when the App may not (no
+        `actions: write` permission)."""
+        ...
+
 
 # The queue's own check run (or status) on pull requests: never a check the queue waits on.
 QUEUE_CHECK_NAME = "mergequeue"

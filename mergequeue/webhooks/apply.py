@@ -55,16 +55,19 @@ async def apply_changes(
     for change in changes:
         match change:
             case UpsertInstallation():
+                values: dict[str, object] = {
+                    "id": change.id,
+                    "account_login": change.account_login,
+                    "suspended": change.suspended,
+                }
+                if change.actions_write is not None:
+                    values["actions_write"] = change.actions_write
                 await upsert(
                     session,
                     Installation,
-                    {
-                        "id": change.id,
-                        "account_login": change.account_login,
-                        "suspended": change.suspended,
-                    },
+                    values,
                     conflict=["id"],
-                    update=["account_login", "suspended"],
+                    update=[name for name in values if name != "id"],
                 )
             case DeleteInstallation():
                 await session.execute(delete(Installation).where(Installation.id == change.id))

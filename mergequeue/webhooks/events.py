@@ -102,6 +102,8 @@ class UpsertInstallation:
     id: int
     account_login: str
     suspended: bool
+    # Whether it granted `actions: write`; None when the payload does not say.
+    actions_write: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,15 @@ def _timestamp(value: object) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _actions_write(installation: Mapping[str, Any]) -> bool | None:
+    """Whether the installation object grants `actions: write` (None: no permissions in
+    it). `new_permissions_accepted` carries the permissions just accepted."""
+    permissions = installation.get("permissions")
+    if not isinstance(permissions, Mapping):
+        return None
+    return permissions.get("actions") == "write"
+
+
 def _on_installation(payload: Mapping[str, Any]) -> list[Change]:
     installation = payload["installation"]
     installation_id = int(installation["id"])
@@ -269,6 +280,7 @@ def _on_installation(payload: Mapping[str, Any]) -> list[Change]:
             id=installation_id,
             account_login=str(installation["account"]["login"]),
             suspended=action == "suspend" or bool(installation.get("suspended_at")),
+            actions_write=_actions_write(installation),
         )
     ]
     if action == "created":
@@ -288,6 +300,7 @@ def _on_installation_repositories(payload: Mapping[str, Any]) -> list[Change]:
             id=installation_id,
             account_login=str(installation["account"]["login"]),
             suspended=bool(installation.get("suspended_at")),
+            actions_write=_actions_write(installation),
         )
     ]
     changes += [

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakegithub import shapes
-from tests.fakegithub.state import ApiError, Call, FakePull, FakeRepo
+from tests.fakegithub.state import NOT_ACCESSIBLE, ApiError, Call, FakePull, FakeRepo
 
 if TYPE_CHECKING:
     from tests.fakegithub.state import FakeGitHub
@@ -107,14 +107,7 @@ def create_access_token(ctx: Ctx) -> Answer:
     body = {
         "token": token,
         "expires_at": shapes.iso(expires_at),
-        "permissions": {
-            "checks": "read",
-            "contents": "write",
-            "issues": "write",
-            "metadata": "read",
-            "pull_requests": "write",
-            "statuses": "read",
-        },
+        "permissions": dict(inst["permissions"]),
         "repository_selection": "selected",
     }
     return 201, body, {}
@@ -423,10 +416,41 @@ def list_repo_comments(ctx: Ctx) -> Answer:
     return 200, page, headers
 
 
+def list_workflow_runs(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    granted = ctx.fake.permissions_of(ctx.installation_id)
+    if repo.private and granted is not None and "actions" not in granted:
+        raise ApiError(403, NOT_ACCESSIBLE)
+    runs = ctx.fake.workflow_runs(
+        full_name=repo.full_name, branch=ctx.query.get("branch"), status=ctx.query.get("status")
+    )
+    if "head_sha" in ctx.query:
+        runs = [r for r in runs if r.sha == ctx.query["head_sha"]]
+    if ctx.query.get("event", "push") != "push":
+        runs = []
+    items = [shapes.workflow_run(ctx.api, repo, r) for r in runs]
+    page, headers = _page(ctx, f"/repos/{repo.full_name}/actions/runs", items)
+    return 200, {"total_count": len(items), "workflow_runs": page}, headers
+
+
+def cancel_workflow_run(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    try:
+        run_id = int(ctx.params["run_id"])
+    except ValueError:
+        raise ApiError(404, "Not Found") from None
+    ctx.fake.cancel_workflow_run(
+        full_name=repo.full_name, run_id=run_id, installation_id=ctx.installation_id
+    )
+    return 202, {}, {}
+
+
 def list_app_installations(ctx: Ctx) -> Answer:
     app_id = ctx.fake.app_id or 0
     items = [
-        shapes.installation(ctx.api, ident, inst["account"], app_id, inst.get("suspended_at"))
+        shapes.installation(
+            ctx.api, ident, inst["account"], app_id, inst.get("suspended_at"), inst["permissions"]
+        )
         for ident, inst in sorted(ctx.fake.installations.items())
     ]
     page, headers = _page(ctx, "/app/installations", items)
@@ -585,6 +609,14 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
     ("/repos/{owner}/{repo}/commits/{commit_sha}/pulls", "", "GET", commit_pulls, "token"),
     ("/repos/{owner}/{repo}/issues", "", "GET", list_issues, "token"),
     ("/repos/{owner}/{repo}/issues/comments", "", "GET", list_repo_comments, "token"),
+    ("/repos/{owner}/{repo}/actions/runs", "", "GET", list_workflow_runs, "token"),
+    (
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
+        "",
+        "POST",
+        cancel_workflow_run,
+        "token",
+    ),
     ("/app/installations", "", "GET", list_app_installations, "app"),
     ("/app/hook/deliveries", "", "GET", list_hook_deliveries, "app"),
     (

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from tests.fakegithub.git import Commit
     from tests.fakegithub.state import (
         FakeCheckRun,
+        FakeCIRun,
         FakeComment,
         FakeComparison,
         FakeDelivery,
@@ -532,6 +533,61 @@ def push_event(
     return payload
 
 
+def workflow_run(api: str, repo: FakeRepo, run: FakeCIRun) -> Json:
+    """A scripted CI run as GitHub Actions lists it (`/actions/runs`): a push workflow
+    named after its check, `.github/workflows/<name>.yml`."""
+    assert run.workflow_run_id is not None
+    u = f"{api}/repos/{repo.full_name}"
+    ident = run.workflow_run_id
+    workflow_id = int(hashlib.sha1(f"{repo.full_name}:{run.name}".encode()).hexdigest()[:7], 16)
+    commit = repo.git.get(run.sha)
+    author = _git_user(commit.author)
+    completed = run.status == "completed"
+    return {
+        "id": ident,
+        "name": run.name,
+        "node_id": node_id("WFR", ident),
+        "check_suite_id": int(hashlib.sha1(f"suite{run.sha}".encode()).hexdigest()[:8], 16),
+        "head_branch": run.branch,
+        "head_sha": run.sha,
+        "path": f".github/workflows/{run.name}.yml",
+        "run_number": run.run_number,
+        "run_attempt": 1,
+        "event": "push",
+        "display_title": commit.message.splitlines()[0] if commit.message else run.name,
+        "status": run.status,
+        "conclusion": run.conclusion if completed else None,
+        "workflow_id": workflow_id,
+        "url": f"{u}/actions/runs/{ident}",
+        "html_url": f"{HTML}/{repo.full_name}/actions/runs/{ident}",
+        "pull_requests": [],
+        "created_at": iso(run.created_at),
+        "updated_at": iso(run.created_at),
+        "run_started_at": iso(run.created_at),
+        "actor": user(api, "mergequeue[bot]"),
+        "triggering_actor": user(api, "mergequeue[bot]"),
+        "jobs_url": f"{u}/actions/runs/{ident}/jobs",
+        "logs_url": f"{u}/actions/runs/{ident}/logs",
+        "check_suite_url": f"{u}/check-suites/{ident}",
+        "artifacts_url": f"{u}/actions/runs/{ident}/artifacts",
+        "cancel_url": f"{u}/actions/runs/{ident}/cancel",
+        "rerun_url": f"{u}/actions/runs/{ident}/rerun",
+        "previous_attempt_url": None,
+        "workflow_url": f"{u}/actions/workflows/{workflow_id}",
+        "head_commit": {
+            "id": run.sha,
+            "tree_id": commit.tree_sha,
+            "message": commit.message,
+            "timestamp": EPOCH_ISO,
+            "author": {"name": author["name"], "email": author["email"]},
+            "committer": {"name": "GitHub", "email": "noreply@github.com"},
+        },
+        "repository": repository(api, repo),
+        "head_repository": repository(api, repo),
+        "head_repository_id": repo.id,
+    }
+
+
 def git_ref(api: str, repo: FakeRepo, ref: str, sha: str) -> Json:
     """A reference (`ref` fully qualified, e.g. refs/heads/main)."""
     u = f"{api}/repos/{repo.full_name}"
@@ -805,7 +861,12 @@ def collaborator_permission(api: str, login: str, permission: str, role_name: st
 
 
 def installation(
-    api: str, ident: int, account: str, app_id: int, suspended_at: float | None
+    api: str,
+    ident: int,
+    account: str,
+    app_id: int,
+    suspended_at: float | None,
+    permissions: dict[str, str],
 ) -> Json:
     return {
         "id": ident,
@@ -826,14 +887,7 @@ def installation(
         "app_slug": "mergequeue",
         "target_id": user_id(account),
         "target_type": "Organization",
-        "permissions": {
-            "checks": "read",
-            "contents": "write",
-            "issues": "write",
-            "metadata": "read",
-            "pull_requests": "write",
-            "statuses": "read",
-        },
+        "permissions": dict(permissions),
         "events": ["check_run", "check_suite", "issue_comment", "pull_request", "push", "status"],
         "created_at": EPOCH_ISO,
         "updated_at": EPOCH_ISO,

@@ -36,6 +36,20 @@ ROLE_PERMISSION = {
     "read": "read",
     "none": "none",
 }
+# An installation's permissions unless `set_installation_permissions` says otherwise: what
+# mergequeue asked for before it could cancel workflow runs (no `actions`).
+DEFAULT_INSTALLATION_PERMISSIONS: dict[str, str] = {
+    "checks": "read",
+    "contents": "write",
+    "issues": "write",
+    "metadata": "read",
+    "pull_requests": "write",
+    "statuses": "read",
+}
+# The app whose check runs are GitHub Actions workflow runs.
+ACTIONS_SLUG = "github-actions"
+# GitHub's answer to an installation token calling what its permissions do not cover.
+NOT_ACCESSIBLE = "Resource not accessible by integration"
 # Check run conclusions GitHub counts as a passing required check.
 PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
 
@@ -243,6 +257,11 @@ class FakeCIRun:
     reason: str
     status: str = "in_progress"
     details_url: str = ""
+    # With GitHub Actions (`app_slug` github-actions) the run is also a workflow run: its
+    # id, its number among the workflow's runs, and when it was created (Unix time).
+    workflow_run_id: int | None = None
+    run_number: int = 0
+    created_at: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -355,6 +374,7 @@ class FakeGitHub:
         "comments_json",
         "commit_json",
         "push_event_json",
+        "set_installation_permissions",
         "set_ci",
         "complete_ci",
         "run_ci",
@@ -434,7 +454,28 @@ class FakeGitHub:
             "account": account,
             "repositories": repos,
             "suspended_at": None,
+            "permissions": dict(DEFAULT_INSTALLATION_PERMISSIONS),
         }
+
+    def set_installation_permissions(
+        self, *, installation_id: int, permissions: Mapping[str, str | None]
+    ) -> dict[str, str]:
+        """Change what the installation was granted, e.g. `{"actions": "write"}` (`None`
+        removes one); returns them all. Its listing, its tokens' answers and what its
+        tokens may do (cancelling workflow runs needs `actions: write`) follow at once."""
+        granted: dict[str, str] = self.installations[int(installation_id)]["permissions"]
+        for name, access in permissions.items():
+            if access is None:
+                granted.pop(name, None)
+            else:
+                granted[name] = str(access)
+        return dict(granted)
+
+    def permissions_of(self, installation_id: int | None) -> dict[str, str] | None:
+        """An installation's permissions; None for a static token (it may do anything)."""
+        if installation_id is None:
+            return None
+        return dict(self.installations[int(installation_id)]["permissions"])
 
     def suspend_installation(self, *, installation_id: int, suspended: bool = True) -> None:
         """Suspend (or unsuspend) an installation: it can no longer mint tokens."""
@@ -1257,6 +1298,15 @@ class FakeGitHub:
                 reason=reason,
                 details_url=f"https://ci.example.com/runs/{check_run_id}",
             )
+            if ci.app_slug == ACTIONS_SLUG:
+                run.workflow_run_id = self.next_id()
+                run.run_number = 1 + sum(
+                    1
+                    for r in self.ci_runs
+                    if r.full_name == repo.full_name
+                    and r.name == ci.name
+                    and r.workflow_run_id is not None
+                )
             self.ci_runs.append(run)
             if ci.ci_delay is not None:
                 self._complete_later(run, ci.ci_delay)
@@ -1337,10 +1387,56 @@ class FakeGitHub:
                 }
             await self.send_webhook(event=event, payload=payload)
 
+    def workflow_runs(
+        self, *, full_name: str, branch: str | None = None, status: str | None = None
+    ) -> list[FakeCIRun]:
+        """The repository's GitHub Actions workflow runs (scripted CI runs whose app is
+        github-actions), newest first; only those on `branch`, and with `status` as their
+        status or conclusion (GitHub's filter), when given."""
+        runs = [
+            r
+            for r in self.ci_runs
+            if r.full_name == full_name
+            and r.workflow_run_id is not None
+            and (branch is None or r.branch == branch)
+            and (
+                status is None
+                or r.status == status
+                or (r.status == "completed" and r.conclusion == status)
+            )
+        ]
+        return sorted(runs, key=lambda r: -(r.workflow_run_id or 0))
+
+    def cancel_workflow_run(
+        self, *, full_name: str, run_id: int, installation_id: int | None = None
+    ) -> None:
+        """Cancel a workflow run, as `POST .../actions/runs/{run_id}/cancel` does: the run
+        and its check run end `completed`/`cancelled` (no webhooks). 403 when the
+        installation (None: a static token, allowed) lacks `actions: write`, 404 for an
+        unknown run, 409 when it has completed already."""
+        granted = self.permissions_of(installation_id)
+        if granted is not None and granted.get("actions") != "write":
+            raise ApiError(403, NOT_ACCESSIBLE)
+        run = next(
+            (r for r in self.workflow_runs(full_name=full_name) if r.workflow_run_id == run_id),
+            None,
+        )
+        if run is None:
+            raise ApiError(404, "Not Found")
+        if run.status == "completed":
+            raise ApiError(409, "Cannot cancel a workflow run that is completed.")
+        run.status, run.conclusion, run.reason = "completed", "cancelled", "cancelled"
+        for check in self.repos[full_name].check_runs:
+            if check.id == run.check_run_id:
+                check.status, check.conclusion = "completed", "cancelled"
+                check.summary = f"{run.name}: cancelled"
+
     def ci_runs_json(self, *, full_name: str | None = None) -> list[dict[str, Any]]:
         """Every scripted CI run, oldest first: {"check_run_id", "full_name", "name",
         "sha", "tree_sha", "branch", "status" (in_progress/completed), "conclusion" (decided
-        at the start), "reason", "details_url"}."""
+        at the start; "cancelled" once cancelled), "reason", "details_url",
+        "workflow_run_id" (None unless its app is github-actions), "run_number",
+        "created_at"}."""
         return [
             vars(run).copy()
             for run in self.ci_runs

@@ -14,6 +14,7 @@ import pytest
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]
 
 from tests.fakegithub import FakeGitHub
+from tests.fakegithub.state import ApiError
 from tests.github.test_webhook_fixtures import URI, _registry
 
 REPO = "octo/hello"
@@ -206,3 +207,48 @@ def test_every_landed_tree_can_be_checked_against_the_tested_ones(gh: FakeGitHub
     landed = gh.commit_json(full_name=REPO, sha="main")["tree_sha"]
     assert landed in tested
     assert all(gh.pull_json(full_name=REPO, number=n)["merged"] for n in (1, 2))
+
+
+def test_github_actions_runs_are_workflow_runs_that_can_be_cancelled(gh: FakeGitHub) -> None:
+    gh.set_ci(full_name=REPO)  # app github-actions
+    gh.set_ci(full_name=REPO, name="build", app_id=77, app_slug="builder")
+    gh.set_installation_permissions(installation_id=5, permissions={"actions": "write"})
+    tip = stage(gh)
+    [run] = gh.workflow_runs(full_name=REPO, branch=STAGING)
+    assert (run.name, run.sha, run.status, run.run_number) == ("ci", tip, "in_progress", 1)
+    assert run.workflow_run_id is not None
+    gh.cancel_workflow_run(full_name=REPO, run_id=run.workflow_run_id, installation_id=5)
+    assert sorted(conclusions(gh, tip)) == [
+        ("build", "in_progress", None),
+        ("ci", "completed", "cancelled"),
+    ]
+    [record] = [r for r in gh.ci_runs_json() if r["name"] == "ci"]
+    assert (record["status"], record["conclusion"], record["reason"]) == (
+        "completed",
+        "cancelled",
+        "cancelled",
+    )
+    # Cancelled runs are not completed again with the outcome decided at their start.
+    assert [r["name"] for r in gh.complete_ci(full_name=REPO)] == ["build"]
+    with pytest.raises(ApiError) as finished:
+        gh.cancel_workflow_run(full_name=REPO, run_id=run.workflow_run_id, installation_id=5)
+    assert finished.value.status == 409
+
+
+def test_cancelling_a_workflow_run_needs_actions_write(gh: FakeGitHub) -> None:
+    gh.set_ci(full_name=REPO)
+    stage(gh)
+    [run] = gh.workflow_runs(full_name=REPO)
+    assert run.workflow_run_id is not None
+    for granted in (None, "read"):
+        gh.set_installation_permissions(installation_id=5, permissions={"actions": granted})
+        with pytest.raises(ApiError) as refused:
+            gh.cancel_workflow_run(full_name=REPO, run_id=run.workflow_run_id, installation_id=5)
+        assert (refused.value.status, refused.value.message) == (
+            403,
+            "Resource not accessible by integration",
+        )
+    assert gh.ci_runs_json()[0]["status"] == "in_progress"
+    # A static token (no installation) may.
+    gh.cancel_workflow_run(full_name=REPO, run_id=run.workflow_run_id)
+    assert gh.ci_runs_json()[0]["conclusion"] == "cancelled"

@@ -57,6 +57,8 @@ DELIVERIES = "/app/hook/deliveries"
 ATTEMPTS = "/app/hook/deliveries/{delivery_id}/attempts"
 TOKENS = "/app/installations/{installation_id}/access_tokens"
 INSTALL_REPOS = "/installation/repositories"
+WORKFLOW_RUNS = "/repos/{owner}/{repo}/actions/runs"
+CANCEL_RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
 R = f"/repos/{FULL_NAME}"
 
 
@@ -702,6 +704,79 @@ async def pulls_of_a_merged_commit(env: Env) -> httpx.Response:
 @scenario("GET", COMMIT_PULLS, 422)
 async def pulls_of_an_unknown_commit(env: Env) -> httpx.Response:
     return await env.call("GET", f"{R}/commits/{'e' * 40}/pulls")
+
+
+# -- GitHub Actions workflow runs (the scripted CI's, when its app is github-actions) ------
+
+
+def actions_run(env: Env, *, actions: str | None = "write") -> int:
+    """A pending workflow run on a staging branch; the installation granted `actions`."""
+    env.fake.set_installation_permissions(
+        installation_id=INSTALLATION_ID, permissions={"actions": actions}
+    )
+    env.fake.set_ci(full_name=FULL_NAME)
+    env.staging()
+    [run] = env.fake.workflow_runs(full_name=FULL_NAME, branch="mergequeue/main/1")
+    assert run.workflow_run_id is not None
+    return run.workflow_run_id
+
+
+@scenario("GET", WORKFLOW_RUNS, 200)
+async def workflow_runs_of_a_branch(env: Env) -> httpx.Response:
+    actions_run(env, actions="read")
+    env.fake.push(full_name=FULL_NAME, branch="main")  # not a watched branch: no run
+    response = await env.call("GET", f"{R}/actions/runs?branch=mergequeue/main/1&per_page=100")
+    assert [r["status"] for r in response.json()["workflow_runs"]] == ["in_progress"]
+    return response
+
+
+@scenario("GET", WORKFLOW_RUNS, 200)
+async def workflow_runs_completed_and_cancelled(env: Env) -> httpx.Response:
+    run_id = actions_run(env)
+    env.fake.cancel_workflow_run(full_name=FULL_NAME, run_id=run_id)
+    response = await env.call("GET", f"{R}/actions/runs?status=cancelled")
+    [run] = response.json()["workflow_runs"]
+    assert (run["id"], run["status"], run["conclusion"]) == (run_id, "completed", "cancelled")
+    return response
+
+
+@scenario("GET", WORKFLOW_RUNS, 403)
+async def workflow_runs_of_a_private_repository_without_actions(env: Env) -> httpx.Response:
+    actions_run(env, actions=None)
+    env.fake.repo(FULL_NAME).private = True
+    response = await env.call("GET", f"{R}/actions/runs")
+    assert response.json()["message"] == "Resource not accessible by integration"
+    return response
+
+
+@scenario("POST", CANCEL_RUN, 202)
+async def cancel_workflow_run(env: Env) -> httpx.Response:
+    run_id = actions_run(env)
+    response = await env.call("POST", f"{R}/actions/runs/{run_id}/cancel")
+    [ci] = env.fake.ci_runs_json(full_name=FULL_NAME)
+    assert (ci["status"], ci["conclusion"]) == ("completed", "cancelled")
+    return response
+
+
+@scenario("POST", CANCEL_RUN, 409)
+async def cancel_completed_workflow_run(env: Env) -> httpx.Response:
+    run_id = actions_run(env)
+    env.fake.complete_ci(full_name=FULL_NAME)
+    return await env.call("POST", f"{R}/actions/runs/{run_id}/cancel")
+
+
+@scenario("POST", CANCEL_RUN, 403)
+async def cancel_workflow_run_without_actions_write(env: Env) -> httpx.Response:
+    run_id = actions_run(env, actions="read")
+    response = await env.call("POST", f"{R}/actions/runs/{run_id}/cancel")
+    assert response.json()["message"] == "Resource not accessible by integration"
+    return response
+
+
+@scenario("POST", CANCEL_RUN, 404)
+async def cancel_unknown_workflow_run(env: Env) -> httpx.Response:
+    actions_run(env)
+    return await env.call("POST", f"{R}/actions/runs/404/cancel")
 
 
 # -- the App ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from mergequeue.github import GitHubClient, Unavailable
 from mergequeue.github.queue_adapter import RestRepositoryGitHub
 from mergequeue.queue.ports import Conflict, Refused, StagingGitHub
 from tests.fakegithub import FakeGitHub
-from tests.github.conftest import FULL_NAME, OWNER, REPO
+from tests.github.conftest import FULL_NAME, INSTALLATION_ID, OWNER, REPO
 from tests.queue.memory import MemoryGitHub
 
 STAGING = "mergequeue/main/1"
@@ -32,6 +32,7 @@ def test_both_implementations_are_staging_githubs(gh: GitHubClient, fake: FakeGi
             "merge_into",
             "tree_of",
             "branches_with_prefix",
+            "cancel_workflow_runs",
         ):
             assert callable(getattr(port, name)), name
 
@@ -40,7 +41,7 @@ def test_both_implementations_are_staging_githubs(gh: GitHubClient, fake: FakeGi
 def port(request: pytest.FixtureRequest, gh: GitHubClient, fake: FakeGitHub) -> StagingGitHub:
     if request.param == "rest":
         return RestRepositoryGitHub(gh, owner=OWNER, repo=REPO)
-    return MemoryGitHub(fake, FULL_NAME)
+    return MemoryGitHub(fake, FULL_NAME, installation_id=INSTALLATION_ID)
 
 
 def main(fake: FakeGitHub) -> str:
@@ -207,3 +208,52 @@ async def test_rest_outages_pass_through_for_the_engine_to_defer(
     await adapter.create_branch(STAGING, main(fake))
     with pytest.raises(Unavailable):
         await adapter.merge_into(STAGING, main(fake), "x")
+
+
+def staged_with_ci(fake: FakeGitHub, *, actions: str | None) -> None:
+    """Two builds' branches with a pending GitHub Actions run each; the installation was
+    granted `actions` access."""
+    fake.set_installation_permissions(
+        installation_id=INSTALLATION_ID, permissions={"actions": actions}
+    )
+    fake.set_ci(full_name=FULL_NAME)
+    for branch in (STAGING, "mergequeue/main/2"):
+        fake.create_ref(full_name=FULL_NAME, ref=f"refs/heads/{branch}", sha=main(fake))
+        fake.push(full_name=FULL_NAME, branch=branch)
+
+
+def run_states(fake: FakeGitHub, branch: str) -> list[tuple[str, str]]:
+    return [
+        (r["status"], r["conclusion"] if r["status"] == "completed" else "")
+        for r in fake.ci_runs_json(full_name=FULL_NAME)
+        if r["branch"] == branch
+    ]
+
+
+async def test_cancelling_workflow_runs_cancels_those_of_the_branch_not_yet_completed(
+    port: StagingGitHub, fake: FakeGitHub
+) -> None:
+    staged_with_ci(fake, actions="write")
+    # The branch's first run completed: only the second is left to cancel.
+    [first, _] = [r for r in fake.ci_runs_json(full_name=FULL_NAME) if r["branch"] == STAGING]
+    fake.complete_ci(full_name=FULL_NAME, sha=first["sha"])
+    assert await port.cancel_workflow_runs(STAGING) == 1
+    assert run_states(fake, STAGING) == [("completed", "success"), ("completed", "cancelled")]
+    # Another build's runs are untouched (its first, on the same commit, completed too);
+    # a branch with nothing pending asks nothing.
+    assert run_states(fake, "mergequeue/main/2") == [("completed", "success"), ("in_progress", "")]
+    assert await port.cancel_workflow_runs(STAGING) == 0
+    assert await port.cancel_workflow_runs("mergequeue/main/404") == 0
+
+
+async def test_cancelling_workflow_runs_without_actions_write_is_refused_403(
+    port: StagingGitHub, fake: FakeGitHub
+) -> None:
+    staged_with_ci(fake, actions="read")
+    with pytest.raises(Refused) as refused:
+        await port.cancel_workflow_runs(STAGING)
+    assert (refused.value.status, refused.value.message) == (
+        403,
+        "Resource not accessible by integration",
+    )
+    assert run_states(fake, STAGING) == [("in_progress", ""), ("in_progress", "")]

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from mergequeue.models import QueueEntry, Repository
+from mergequeue.models import Installation, QueueEntry, Repository
 from mergequeue.queue.effective import EffectiveSettings, effective_settings
 from mergequeue.queue.engine import Evaluation, evaluate
 from mergequeue.queue.intake import QueueChange, apply_queue_change
@@ -44,6 +44,8 @@ class Harness:
             paused=False,
             installation_id=7,
         )
+        # The repository's installation as the database knows it (None: not known).
+        self.installation: Installation | None = None
         self.github = MemoryGitHub(self.fake, FULL_NAME)
         self.store = MemoryStore(self.repository, clock=lambda: self.now)
         self.events = RecordedEvents()
@@ -51,7 +53,7 @@ class Harness:
 
     @property
     def effective(self) -> EffectiveSettings:
-        return effective_settings(self.repository, self.settings)
+        return effective_settings(self.repository, self.settings, self.installation)
 
     def advance(self, **delta: float) -> None:
         self.now += timedelta(**delta)

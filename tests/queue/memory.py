@@ -51,6 +51,8 @@ class MemoryGitHub:
     # Called before GitHub merges (number, head sha), and after it did.
     before_merge: Callable[[int, str], None] | None = None
     on_merge: Callable[[int, str], None] | None = None
+    # The installation whose token it calls with (None: a static token, allowed anything).
+    installation_id: int | None = None
 
     def _call(self, name: str) -> None:
         self.calls.append(name)
@@ -242,6 +244,25 @@ class MemoryGitHub:
         self._call("branches_with_prefix")
         refs = self.fake.matching_refs(full_name=self.full_name, ref=f"heads/{prefix}")
         return tuple(sorted(ref.removeprefix("refs/heads/") for ref, _ in refs))
+
+    async def cancel_workflow_runs(self, branch: str) -> int:
+        self._call("cancel_workflow_runs")
+        asked = 0
+        for run in self.fake.workflow_runs(full_name=self.full_name, branch=branch):
+            if run.status == "completed" or run.workflow_run_id is None:
+                continue
+            try:
+                self.fake.cancel_workflow_run(
+                    full_name=self.full_name,
+                    run_id=run.workflow_run_id,
+                    installation_id=self.installation_id,
+                )
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise Refused(exc.status, exc.message) from None
+                continue
+            asked += 1
+        return asked
 
 
 def rate_limited(now: float) -> RateLimited:

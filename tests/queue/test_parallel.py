@@ -8,8 +8,9 @@ from collections.abc import Iterable
 import pytest
 
 from mergequeue.github import Unavailable
-from mergequeue.models import BuildState, QueueEntryState
+from mergequeue.models import BuildState, Installation, QueueEntryState
 from mergequeue.queue.parallel import clean_orphans
+from mergequeue.queue.runs import REFUSALS
 from tests.queue.harness import FULL_NAME, Harness
 from tests.queue.memory import unavailable
 
@@ -249,3 +250,96 @@ async def test_leaving_parallel_mode_drops_the_builds() -> None:
     await h.evaluate()
     assert {b.state for b in h.store.builds} == {BuildState.DROPPED}
     assert staging_branches(h) == []
+
+
+@pytest.fixture(autouse=True)
+def _forget_refusals() -> Iterable[None]:
+    REFUSALS.clear()
+    yield
+    REFUSALS.clear()
+
+
+def installed(h: Harness, *, stored: bool, granted: bool) -> None:
+    """The repository's installation: `stored`, whether the database says it granted
+    `actions: write`; `granted`, whether GitHub (the fake) lets its token cancel runs."""
+    h.fake.add_installation(installation_id=7, account="acme", repositories=[FULL_NAME])
+    h.fake.set_installation_permissions(
+        installation_id=7, permissions={"actions": "write" if granted else "read"}
+    )
+    h.github.installation_id = 7
+    h.installation = Installation(id=7, account_login="acme", suspended=False, actions_write=stored)
+
+
+async def first_fails_second_obsolete(h: Harness) -> str:
+    """#1 (bad) and #2 built at once; #1's CI fails: #2's build is dropped with its CI
+    still running. Returns #2's first build's branch."""
+    await queue_all(h, 2)
+    await h.evaluate()
+    first, second = h.store.builds
+    assert first.sha is not None
+    h.fake.complete_ci(full_name=FULL_NAME, sha=first.sha)
+    await h.evaluate()
+    assert (first.outcome, second.outcome) == ("failed", "obsolete")
+    return second.branch
+
+
+def runs_on(h: Harness, branch: str) -> list[tuple[str, str]]:
+    return [
+        (r["status"], r["conclusion"] if r["status"] == "completed" else "")
+        for r in h.fake.ci_runs_json(full_name=FULL_NAME)
+        if r["branch"] == branch
+    ]
+
+
+async def test_a_build_dropped_because_one_ahead_failed_has_its_pending_runs_cancelled() -> None:
+    h = parallel(builds=2, bad=["changes/1.txt"])
+    installed(h, stored=True, granted=True)
+    dropped = await first_fails_second_obsolete(h)
+    assert runs_on(h, dropped) == [("completed", "cancelled")]
+    assert h.github.count("cancel_workflow_runs") == 2  # the failed build and the obsolete
+    assert dropped not in staging_branches(h)
+    await settle(h)
+    assert h.merged(2) and not h.merged(1)
+
+
+async def test_without_the_actions_permission_no_cancel_call_is_made() -> None:
+    h = parallel(builds=2, bad=["changes/1.txt"])
+    installed(h, stored=False, granted=False)
+    dropped = await first_fails_second_obsolete(h)
+    assert h.github.count("cancel_workflow_runs") == 0
+    assert runs_on(h, dropped) == [("in_progress", "")]
+
+
+async def test_a_403_anyway_does_not_stop_the_queue(caplog: pytest.LogCaptureFixture) -> None:
+    h = parallel(builds=3, bad=["changes/1.txt"])
+    # The database says it may; GitHub (the permission revoked since) refuses.
+    installed(h, stored=True, granted=False)
+    await queue_all(h, 3)
+    await h.evaluate()
+    first = h.store.builds[0]
+    assert first.sha is not None
+    h.fake.complete_ci(full_name=FULL_NAME, sha=first.sha)
+    await h.evaluate()
+    dropped = [b for b in h.store.builds if b.outcome == "obsolete"]
+    assert len(dropped) == 2
+    for build in dropped:
+        assert runs_on(h, build.branch) == [("in_progress", "")]
+        assert build.branch not in staging_branches(h)
+    await settle(h)
+    assert h.merged(2) and h.merged(3) and not h.merged(1)
+    assert h.entry(1).dequeue_reason == "check_failed"
+    # The failed build had nothing left to cancel; the first obsolete one was refused, and
+    # the repository is not asked again (within the hour): one warning.
+    assert h.github.count("cancel_workflow_runs") == 2
+    refusals = [r for r in caplog.records if "refused to cancel" in r.getMessage()]
+    assert len(refusals) == 1 and refusals[0].levelname == "WARNING"
+
+
+async def test_a_failure_to_cancel_never_stops_the_queue() -> None:
+    h = parallel(builds=2, bad=["changes/1.txt"])
+    installed(h, stored=True, granted=True)
+    h.github.fault = lambda name: unavailable() if name == "cancel_workflow_runs" else None
+    dropped = await first_fails_second_obsolete(h)
+    assert dropped not in staging_branches(h)
+    await settle(h)
+    assert h.merged(2) and not h.merged(1)
