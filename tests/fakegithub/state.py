@@ -1528,7 +1528,6 @@ class FakeGitHub:
             redelivery=redelivery,
             delivered_at=time.time(),
         )
-        self.deliveries.append(delivery)
         start = time.perf_counter()
         headers = self._signed_headers(guid, event, body)
         try:
@@ -1544,6 +1543,9 @@ class FakeGitHub:
             ok = 200 <= response.status_code < 300
             delivery.status = "OK" if ok else f"Invalid HTTP Response: {response.status_code}"
         delivery.duration = round(time.perf_counter() - start, 3)
+        # Listed once the attempt is over, as GitHub lists it: an attempt still in flight is
+        # not yet a failed one that the service would ask to redeliver.
+        self.deliveries.append(delivery)
         return delivery
 
     # -- faults -------------------------------------------------------------------------
