@@ -84,11 +84,8 @@ class MemoryGitHub:
     async def checks(self, sha: str) -> tuple[Check, ...]:
         self._call("checks")
         runs, statuses = self.fake.latest_checks(full_name=self.full_name, sha=sha)
-        # The HTTP fake's details_url (tests/fakegithub/shapes.py), as the REST adapter reads it.
-        found = [
-            Check(r.name, r.status, r.conclusion, f"https://ci.example.com/runs/{r.id}")
-            for r in runs
-        ]
+        # The run's details_url, as the HTTP fake shows it and the REST adapter reads it.
+        found = [Check(r.name, r.status, r.conclusion, r.details_url) for r in runs]
         for st in statuses:
             if st.state == "pending":
                 found.append(Check(st.context, "in_progress", None))
