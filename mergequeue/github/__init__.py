@@ -23,7 +23,9 @@ from mergequeue.github.errors import (
 )
 from mergequeue.github.models import (
     Branch,
+    CheckConclusion,
     CheckRun,
+    CheckStatus,
     CollaboratorPermission,
     CombinedStatus,
     Comment,
@@ -39,9 +41,12 @@ from mergequeue.github.models import (
     MergeMethod,
     MergeResult,
     PullRequest,
+    Reaction,
+    ReactionContent,
     Repository,
     RequiredCheck,
     RequiredStatusChecks,
+    StatusState,
 )
 from mergequeue.github.routes import KNOWN_ROUTES, OTHER_ENDPOINT, endpoint_template
 from mergequeue.github.transport import CallObserver, InstrumentedTransport, RateLimitObserver
@@ -54,7 +59,9 @@ __all__ = [
     "Auth",
     "Branch",
     "CallObserver",
+    "CheckConclusion",
     "CheckRun",
+    "CheckStatus",
     "CollaboratorPermission",
     "CombinedStatus",
     "Comment",
@@ -82,10 +89,13 @@ __all__ = [
     "PullRequest",
     "RateLimitObserver",
     "RateLimited",
+    "Reaction",
+    "ReactionContent",
     "Repository",
     "RequiredCheck",
     "RequiredStatusChecks",
     "StaticTokenAuth",
+    "StatusState",
     "Unauthorized",
     "Unavailable",
     "Unprocessable",
