@@ -48,7 +48,9 @@ from mergequeue.github.errors import (
 )
 from mergequeue.github.models import (
     Branch,
+    CheckConclusion,
     CheckRun,
+    CheckStatus,
     CollaboratorPermission,
     CombinedStatus,
     Comment,
@@ -66,8 +68,11 @@ from mergequeue.github.models import (
     MergeMethod,
     MergeResult,
     PullRequest,
+    Reaction,
+    ReactionContent,
     Repository,
     RequiredStatusChecks,
+    StatusState,
     WorkflowRun,
     label_names,
 )
@@ -246,6 +251,22 @@ def _raise_for_status(response: httpx.Response, now: float) -> None:
         422: Unprocessable,
     }.get(status, Unavailable if status >= 500 else GitHubError)
     raise error(status, message)
+
+
+def _check_run_fields(
+    conclusion: str | None, title: str | None, summary: str | None, details_url: str | None
+) -> dict[str, object]:
+    """The optional fields of a check run's create or update body."""
+    if (title is None) != (summary is None):
+        raise ValueError("a check run's output needs both a title and a summary")
+    fields: dict[str, object] = {}
+    if conclusion is not None:
+        fields["conclusion"] = conclusion
+    if title is not None:
+        fields["output"] = {"title": title, "summary": summary}
+    if details_url is not None:
+        fields["details_url"] = details_url
+    return fields
 
 
 def _json(response: httpx.Response) -> Any:
@@ -455,6 +476,104 @@ class GitHubClient:
         # Not retried once it may have reached GitHub: a retry could post it twice.
         response = await self._call("POST", path, json={"body": body}, idempotent=False)
         return Comment.from_json(_json(response))
+
+    async def update_comment(self, *, owner: str, repo: str, comment_id: int, body: str) -> Comment:
+        """Replace a comment's body; `NotFound` when it was deleted. Repeating an edit
+        changes nothing more: retried like a read."""
+        path = _path(
+            "/repos/{owner}/{repo}/issues/comments/{id}", owner=owner, repo=repo, id=comment_id
+        )
+        response = await self._call("PATCH", path, json={"body": body})
+        return Comment.from_json(_json(response))
+
+    async def add_reaction(
+        self, *, owner: str, repo: str, comment_id: int, content: ReactionContent
+    ) -> Reaction:
+        """React to an issue or pull request comment (`NotFound`: it was deleted). GitHub
+        answers a reaction that is there already with it (200): retried like a read."""
+        path = _path(
+            "/repos/{owner}/{repo}/issues/comments/{id}/reactions",
+            owner=owner,
+            repo=repo,
+            id=comment_id,
+        )
+        response = await self._call("POST", path, json={"content": content})
+        return Reaction.from_json(_json(response))
+
+    async def create_check_run(
+        self,
+        *,
+        owner: str,
+        repo: str,
+        name: str,
+        head_sha: str,
+        status: CheckStatus = "queued",
+        conclusion: CheckConclusion | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        details_url: str | None = None,
+    ) -> CheckRun:
+        """Create a check run on `head_sha`. Only an App's installation may: a single
+        token is `Forbidden` ("You must authenticate via a GitHub App.").
+
+        `title` and `summary` are the output shown on the check's page (both or neither;
+        the summary is Markdown, at most 65535 characters). `Unprocessable` for an unknown
+        commit or `completed` without a conclusion. Not retried once it may have reached
+        GitHub: a repeat would create a second run."""
+        path = _path("/repos/{owner}/{repo}/check-runs", owner=owner, repo=repo)
+        body: dict[str, object] = {"name": name, "head_sha": head_sha, "status": status}
+        body.update(_check_run_fields(conclusion, title, summary, details_url))
+        response = await self._call("POST", path, json=body, idempotent=False)
+        return CheckRun.from_json(_json(response))
+
+    async def update_check_run(
+        self,
+        *,
+        owner: str,
+        repo: str,
+        check_run_id: int,
+        status: CheckStatus | None = None,
+        conclusion: CheckConclusion | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        details_url: str | None = None,
+    ) -> CheckRun:
+        """Change the App's own check run (fields left None stay as they are; a
+        conclusion completes it). `NotFound` when GitHub does not know the run, `Forbidden`
+        for another App's. Retried: repeating the same change is harmless."""
+        path = _path(
+            "/repos/{owner}/{repo}/check-runs/{id}", owner=owner, repo=repo, id=check_run_id
+        )
+        body: dict[str, object] = {} if status is None else {"status": status}
+        body.update(_check_run_fields(conclusion, title, summary, details_url))
+        response = await self._call("PATCH", path, json=body)
+        return CheckRun.from_json(_json(response))
+
+    async def create_status(
+        self,
+        *,
+        owner: str,
+        repo: str,
+        sha: str,
+        state: StatusState,
+        context: str,
+        description: str | None = None,
+        target_url: str | None = None,
+    ) -> CommitStatus:
+        """Set the commit status `context` of `sha` (a single token may, unlike check
+        runs). `Unprocessable` for an unknown commit, a description over 140 characters
+        or the 1,000th status of one sha and context.
+
+        Retried: a repeat only sets the same state again (the latest status of a context
+        is the one that counts), at the cost of one of those 1,000."""
+        path = _path("/repos/{owner}/{repo}/statuses/{sha}", owner=owner, repo=repo, sha=sha)
+        body: dict[str, str] = {"state": state, "context": context}
+        if description is not None:
+            body["description"] = description
+        if target_url is not None:
+            body["target_url"] = target_url
+        response = await self._call("POST", path, json=body)
+        return CommitStatus.from_json(_json(response))
 
     async def add_labels(
         self, *, owner: str, repo: str, number: int, labels: Sequence[str]

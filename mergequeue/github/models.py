@@ -18,7 +18,9 @@ from mergequeue.github.errors import GitHubError
 
 __all__ = [
     "Branch",
+    "CheckConclusion",
     "CheckRun",
+    "CheckStatus",
     "CollaboratorPermission",
     "CombinedStatus",
     "Comment",
@@ -36,13 +38,24 @@ __all__ = [
     "MergeMethod",
     "MergeResult",
     "PullRequest",
+    "Reaction",
+    "ReactionContent",
     "Repository",
     "RequiredCheck",
     "RequiredStatusChecks",
+    "StatusState",
     "WorkflowRun",
 ]
 
 MergeMethod = Literal["merge", "squash", "rebase"]
+# What a check run's author may set (GitHub Actions alone sets waiting/requested/pending,
+# GitHub alone `stale`).
+CheckStatus = Literal["queued", "in_progress", "completed"]
+CheckConclusion = Literal[
+    "action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out"
+]
+StatusState = Literal["error", "failure", "pending", "success"]
+ReactionContent = Literal["+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"]
 
 Json = Mapping[str, Any]
 
@@ -179,11 +192,15 @@ class CheckRun:
     app_id: int | None
     app_slug: str | None
     details_url: str | None
+    # The output shown on the check's page.
+    title: str | None = None
+    summary: str | None = None
 
     @classmethod
     def from_json(cls, value: object) -> CheckRun:
         data = _obj(value, "check_run")
         app = _sub(data, "app")
+        output = _sub(data, "output")
         return cls(
             id=_req_int(data, "id", "check_run"),
             name=_req_str(data, "name", "check_run"),
@@ -193,6 +210,8 @@ class CheckRun:
             app_id=_opt_int(app, "id"),
             app_slug=_opt_str(app, "slug"),
             details_url=_opt_str(data, "details_url"),
+            title=_opt_str(output, "title"),
+            summary=_opt_str(output, "summary"),
         )
 
 
@@ -334,6 +353,24 @@ class Comment:
     def from_json(cls, value: object) -> Comment:
         data = _obj(value, "comment")
         return cls(id=_req_int(data, "id", "comment"), html_url=_str(data, "html_url"))
+
+
+@dataclass(frozen=True, slots=True)
+class Reaction:
+    """A reaction on an issue or pull request comment."""
+
+    id: int
+    content: str  # +1, -1, laugh, confused, heart, hooray, rocket, eyes
+    user: str
+
+    @classmethod
+    def from_json(cls, value: object) -> Reaction:
+        data = _obj(value, "reaction")
+        return cls(
+            id=_req_int(data, "id", "reaction"),
+            content=_req_str(data, "content", "reaction"),
+            user=_str(_sub(data, "user"), "login"),
+        )
 
 
 def _time(data: Json, key: str, where: str) -> float:

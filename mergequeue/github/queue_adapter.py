@@ -1,11 +1,17 @@
-"""The queue engine's view of GitHub (`mergequeue.queue.ports.RepositoryGitHub`, and
-parallel mode's `StagingGitHub`) over REST.
+"""The queue engine's view of GitHub (`mergequeue.queue.ports.RepositoryGitHub`, parallel
+mode's `StagingGitHub` and `ShowingGitHub`, what the queue shows on pull requests) over
+REST.
 
 One instance serves one repository through a `GitHubClient` bound to its installation.
 GitHub's "not like this" answers become `Refused`; `RateLimited` and `Unavailable` pass
 through untouched so the engine defers the work rather than giving up on it. For staging
 branches, a merge conflict is the port's `Conflict`, and a missing branch or commit where
 one must exist (merging into it, reading a commit's tree) is `Refused(404)`.
+
+Showing the queue: an App publishes a check run named `mergequeue`; a single token cannot
+create check runs (GitHub refuses them to anything but an App), so in token mode the same
+publication becomes a commit status with that context (see `status_state` for how a
+conclusion maps to a status's state, and `STATUS_DESCRIPTION_LIMIT`).
 """
 
 from __future__ import annotations
@@ -22,12 +28,43 @@ from mergequeue.github.errors import (
     NotMergeable,
     Unprocessable,
 )
-from mergequeue.github.models import CheckRun, CommitStatus, MergeMethod, PullRequest
+from mergequeue.github.models import (
+    CheckConclusion,
+    CheckRun,
+    CheckStatus,
+    CommitStatus,
+    MergeMethod,
+    PullRequest,
+    ReactionContent,
+    StatusState,
+)
 from mergequeue.queue.decide import Check
-from mergequeue.queue.ports import Budget, CommandComment, PullInfo, Refused, Role
+from mergequeue.queue.ports import (
+    Budget,
+    CommandComment,
+    Publication,
+    PullInfo,
+    Refused,
+    Role,
+)
 from mergequeue.queue.ports import Conflict as StagingConflict
 
-__all__ = ["RestRepositoryGitHub"]
+__all__ = [
+    "CHECK_NAME",
+    "CHECK_SUMMARY_LIMIT",
+    "REACTIONS",
+    "STATUS_DESCRIPTION_LIMIT",
+    "RestRepositoryGitHub",
+    "check_run_state",
+    "cut",
+    "status_state",
+]
+
+# The check run's name in App mode, the commit status's context in token mode.
+CHECK_NAME: Final = "mergequeue"
+# GitHub's limits: a status's description, a check run's output summary.
+STATUS_DESCRIPTION_LIMIT: Final = 140
+CHECK_SUMMARY_LIMIT: Final = 65535
 
 T = TypeVar("T")
 
@@ -45,6 +82,26 @@ _STATUS_AS_CHECK: Final[dict[str, tuple[str, str | None]]] = {
 
 _ROLES: Final = {role.value: role for role in Role}
 _MERGE_METHODS: Final[dict[str, MergeMethod]] = {m: m for m in get_args(MergeMethod)}
+_CHECK_STATUSES: Final[dict[str, CheckStatus]] = {s: s for s in get_args(CheckStatus)}
+_CONCLUSIONS: Final[dict[str, CheckConclusion]] = {c: c for c in get_args(CheckConclusion)}
+_REACTIONS: Final[dict[str, ReactionContent]] = {r: r for r in get_args(ReactionContent)}
+# The reactions GitHub takes.
+REACTIONS: Final = frozenset(_REACTIONS)
+
+# A finished publication as a commit status (token mode), which knows only error, failure,
+# pending and success. What passes a required check stays a pass (neutral and skipped are
+# grey ticks for check runs, counted as passing); `cancelled` and `timed_out` mean the queue
+# stopped without judging the code, which is a status's `error` (not a pass, and not the
+# code's `failure`).
+_CONCLUSION_STATES: Final[dict[str, StatusState]] = {
+    "success": "success",
+    "neutral": "success",
+    "skipped": "success",
+    "failure": "failure",
+    "action_required": "failure",
+    "cancelled": "error",
+    "timed_out": "error",
+}
 
 
 async def _refusable(call: Awaitable[T]) -> T:
@@ -79,14 +136,49 @@ def _status_check(status: CommitStatus) -> Check:
     return Check(name=status.context, status=state, conclusion=conclusion, url=status.target_url)
 
 
+def cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters: cut ones end with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def status_state(publication: Publication) -> StatusState:
+    """The commit status state showing `publication` in token mode: queued and in_progress
+    are pending; a conclusion maps as `_CONCLUSION_STATES` explains."""
+    if publication.status in ("queued", "in_progress"):
+        return "pending"
+    if publication.status != "completed":
+        raise ValueError(f"unknown publication status {publication.status!r}")
+    state = _CONCLUSION_STATES.get(publication.conclusion or "")
+    if state is None:
+        raise ValueError(
+            f"a completed publication needs a conclusion, not {publication.conclusion!r}"
+        )
+    return state
+
+
+def check_run_state(publication: Publication) -> tuple[CheckStatus, CheckConclusion | None]:
+    """The check run's (status, conclusion) for `publication`."""
+    status = _CHECK_STATUSES.get(publication.status)
+    if status is None:
+        raise ValueError(f"unknown publication status {publication.status!r}")
+    if status != "completed":
+        return status, None
+    conclusion = _CONCLUSIONS.get(publication.conclusion or "")
+    if conclusion is None:
+        raise ValueError(
+            f"a completed publication needs a conclusion, not {publication.conclusion!r}"
+        )
+    return status, conclusion
+
+
 def _role(permission: str, role_name: str) -> Role:
     # A custom role's name means nothing here: its base permission does.
     return _ROLES.get(role_name) or _ROLES.get(permission) or Role.NONE
 
 
 class RestRepositoryGitHub:
-    """`RepositoryGitHub` and `StagingGitHub` for `owner/repo` through `client` (an
-    installation's view)."""
+    """`RepositoryGitHub`, `StagingGitHub` and `ShowingGitHub` for `owner/repo` through
+    `client` (an installation's view in App mode, the token client in token mode)."""
 
     def __init__(self, client: GitHubClient, *, owner: str, repo: str) -> None:
         self._client = client
@@ -278,3 +370,95 @@ class RestRepositoryGitHub:
             # A run that finished meanwhile answers 409: not counted, not an error.
             asked += await _refusable(self._client.cancel_workflow_run(**repo, run_id=run.id))
         return asked
+
+    # -- showing the queue on pull requests -------------------------------------------
+
+    async def publish(
+        self, head_sha: str, publication: Publication, check_run_id: int | None
+    ) -> int | None:
+        if not self._client.authenticates_as_app:
+            await self._publish_status(head_sha, publication)
+            return None
+        status, conclusion = check_run_state(publication)
+        summary = cut(publication.summary, CHECK_SUMMARY_LIMIT)
+        if check_run_id is not None:
+            try:
+                run = await _refusable(
+                    self._client.update_check_run(
+                        owner=self._owner,
+                        repo=self._repo,
+                        check_run_id=check_run_id,
+                        status=status,
+                        conclusion=conclusion,
+                        title=publication.title,
+                        summary=summary,
+                        details_url=publication.details_url,
+                    )
+                )
+            except NotFound:
+                pass  # GitHub no longer knows the run: show it on a new one.
+            else:
+                if run.head_sha == head_sha:
+                    return run.id
+                # The run of an earlier head: the head it is about gets its own.
+        run = await _refusable(
+            self._client.create_check_run(
+                owner=self._owner,
+                repo=self._repo,
+                name=CHECK_NAME,
+                head_sha=head_sha,
+                status=status,
+                conclusion=conclusion,
+                title=publication.title,
+                summary=summary,
+                details_url=publication.details_url,
+            )
+        )
+        return run.id
+
+    async def _publish_status(self, head_sha: str, publication: Publication) -> None:
+        # A token cannot create check runs: a commit status shows the title, linked to the
+        # details (its description is capped; the summary has nowhere to go).
+        await _refusable(
+            self._client.create_status(
+                owner=self._owner,
+                repo=self._repo,
+                sha=head_sha,
+                state=status_state(publication),
+                context=CHECK_NAME,
+                description=cut(publication.title, STATUS_DESCRIPTION_LIMIT),
+                target_url=publication.details_url,
+            )
+        )
+
+    async def upsert_comment(self, number: int, comment_id: int | None, body: str) -> int:
+        if comment_id is not None:
+            try:
+                edited = await _refusable(
+                    self._client.update_comment(
+                        owner=self._owner, repo=self._repo, comment_id=comment_id, body=body
+                    )
+                )
+            except NotFound:
+                pass  # Deleted: post it again.
+            else:
+                return edited.id
+        created = await _refusable(
+            self._client.create_comment(
+                owner=self._owner, repo=self._repo, number=number, body=body
+            )
+        )
+        return created.id
+
+    async def react(self, comment_id: int, content: str) -> None:
+        reaction = _REACTIONS.get(content)
+        if reaction is None:
+            raise ValueError(f"unknown reaction {content!r}")
+        try:
+            await _refusable(
+                self._client.add_reaction(
+                    owner=self._owner, repo=self._repo, comment_id=comment_id, content=reaction
+                )
+            )
+        except NotFound:
+            return  # The comment was deleted meanwhile: nothing to show it on.

@@ -227,5 +227,5 @@ class ShowingGitHub(RepositoryGitHub, Protocol):
 
     async def react(self, comment_id: int, content: str) -> None:
         """Add a reaction (`+1`, `-1`, `eyes`, `rocket`, `confused`) to an issue comment;
-        one that is there already is not an error."""
+        one that is there already is not an error, nor is a comment deleted meanwhile."""
         ...

@@ -214,13 +214,137 @@ def create_comment(ctx: Ctx) -> Answer:
     body = ctx.body.get("body") if isinstance(ctx.body, dict) else None
     if not isinstance(body, str):
         raise ApiError(422, 'Invalid request.\n\n"body" wasn\'t supplied.')
-    author = "mergequeue[bot]" if ctx.installation_id is not None else "octocat"
     ident = ctx.fake.create_comment(
-        full_name=repo.full_name, number=pr.number, body=body, author=author
+        full_name=repo.full_name, number=pr.number, body=body, author=_bot(ctx)
     )
     comment = next(c for c in reversed(ctx.fake.comments) if c.id == ident)
     data = shapes.issue_comment(ctx.api, repo, comment)
     return 201, data, {"Location": data["url"]}
+
+
+def _bot(ctx: Ctx) -> str:
+    """Whom a call acts as: the App's bot for an installation, else the token's user."""
+    return f"{ctx.fake.app_slug}[bot]" if ctx.installation_id is not None else "octocat"
+
+
+def _app_only(ctx: Ctx) -> None:
+    # A token cannot write checks: only an App (its installation) can.
+    if ctx.installation_id is None:
+        raise ApiError(403, "You must authenticate via a GitHub App.")
+
+
+def _optional_str(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, str):
+        raise ApiError(422, f"Invalid request.\n\nFor 'properties/{name}', it is not a string.")
+    return value
+
+
+def _output(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    output = body.get("output")
+    if output is None:
+        return None, None
+    if not isinstance(output, dict):
+        raise ApiError(422, "Invalid request.\n\nFor 'properties/output', it is not an object.")
+    return _optional_str(output, "title"), _optional_str(output, "summary")
+
+
+def create_check_run(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    _app_only(ctx)
+    body = _fields(ctx, "name", "head_sha")
+    title, summary = _output(body)
+    ident = ctx.fake.create_check_run(
+        full_name=repo.full_name,
+        head_sha=body["head_sha"],
+        name=body["name"],
+        status=_optional_str(body, "status"),
+        conclusion=_optional_str(body, "conclusion"),
+        title=title,
+        summary=summary,
+        details_url=_optional_str(body, "details_url"),
+    )
+    return 201, _check_run_answer(ctx, repo, ident), {}
+
+
+def update_check_run(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    _app_only(ctx)
+    try:
+        ident = int(ctx.params["check_run_id"])
+    except ValueError:
+        raise ApiError(404, "Not Found") from None
+    body = _fields(ctx)
+    title, summary = _output(body)
+    ctx.fake.update_check_run(
+        full_name=repo.full_name,
+        check_run_id=ident,
+        name=_optional_str(body, "name"),
+        status=_optional_str(body, "status"),
+        conclusion=_optional_str(body, "conclusion"),
+        title=title,
+        summary=summary,
+        details_url=_optional_str(body, "details_url"),
+    )
+    return 200, _check_run_answer(ctx, repo, ident), {}
+
+
+def _check_run_answer(ctx: Ctx, repo: FakeRepo, ident: int) -> Any:
+    run = next(r for r in repo.check_runs if r.id == ident)
+    pulls = [p for p in repo.pulls.values() if p.head_sha == run.head_sha and p.state == "open"]
+    return shapes.check_run(ctx.api, repo, run, pulls)
+
+
+def create_status(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "state")
+    context = _optional_str(body, "context")
+    ident = ctx.fake.create_status(
+        full_name=repo.full_name,
+        sha=ctx.params["sha"],
+        state=body["state"],
+        context=context if context is not None else "default",
+        description=_optional_str(body, "description"),
+        target_url=_optional_str(body, "target_url"),
+        creator=_bot(ctx),
+    )
+    st = next(st for st in repo.statuses if st.id == ident)
+    data = shapes.status(ctx.api, repo, st)
+    return 201, data, {"Location": data["url"]}
+
+
+def _comment_id(ctx: Ctx) -> int:
+    try:
+        return int(ctx.params["comment_id"])
+    except ValueError:
+        raise ApiError(404, "Not Found") from None
+
+
+def update_comment(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "body")
+    ident = _comment_id(ctx)
+    ctx.fake.update_comment(full_name=repo.full_name, comment_id=ident, body=body["body"])
+    comment = ctx.fake.comment(full_name=repo.full_name, comment_id=ident)
+    return 200, shapes.issue_comment(ctx.api, repo, comment), {}
+
+
+def delete_comment(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    ctx.fake.delete_comment(full_name=repo.full_name, comment_id=_comment_id(ctx))
+    return 204, None, {}
+
+
+def add_reaction(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = _fields(ctx, "content")
+    ident = _comment_id(ctx)
+    user = _bot(ctx)
+    reaction_id, created = ctx.fake.add_reaction(
+        full_name=repo.full_name, comment_id=ident, content=body["content"], user=user
+    )
+    reaction = {"id": reaction_id, "content": body["content"], "user": user}
+    return (201 if created else 200), shapes.reaction(ctx.api, reaction), {}
 
 
 def _label_names(body: Any) -> list[str]:
@@ -615,6 +739,18 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
         "",
         "POST",
         cancel_workflow_run,
+        "token",
+    ),
+    ("/repos/{owner}/{repo}/check-runs", "", "POST", create_check_run, "token"),
+    ("/repos/{owner}/{repo}/check-runs/{check_run_id}", "", "PATCH", update_check_run, "token"),
+    ("/repos/{owner}/{repo}/statuses/{sha}", "", "POST", create_status, "token"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "", "PATCH", update_comment, "token"),
+    ("/repos/{owner}/{repo}/issues/comments/{comment_id}", "", "DELETE", delete_comment, "token"),
+    (
+        "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions",
+        "",
+        "POST",
+        add_reaction,
         "token",
     ),
     ("/app/installations", "", "GET", list_app_installations, "app"),

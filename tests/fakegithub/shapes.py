@@ -299,13 +299,13 @@ def check_run(api: str, repo: FakeRepo, run: FakeCheckRun, pulls: list[FakePull]
         "external_id": str(run.id),
         "url": f"{u}/check-runs/{run.id}",
         "html_url": f"{HTML}/{repo.full_name}/runs/{run.id}",
-        "details_url": f"https://ci.example.com/runs/{run.id}",
+        "details_url": run.details_url,
         "status": run.status,
         "conclusion": run.conclusion if completed else None,
         "started_at": EPOCH_ISO,
         "completed_at": EPOCH_ISO if completed else None,
         "output": {
-            "title": run.name,
+            "title": run.title if run.title is not None else run.name,
             "summary": run.summary or f"{run.name}: {run.conclusion or run.status}",
             "text": None,
             "annotations_count": 0,
@@ -343,6 +343,11 @@ def commit_status(api: str, repo: FakeRepo, st: FakeStatus) -> Json:
         "created_at": EPOCH_ISO,
         "updated_at": EPOCH_ISO,
     }
+
+
+def status(api: str, repo: FakeRepo, st: FakeStatus) -> Json:
+    """A commit status as `POST .../statuses/{sha}` answers it (with its creator)."""
+    return {**commit_status(api, repo, st), "creator": user(api, st.creator)}
 
 
 def combined_status(
@@ -674,7 +679,7 @@ def check_run_event(
         }
     )
     event_run["output"] = {
-        "title": run.name,
+        "title": body["output"]["title"],
         "summary": body["output"]["summary"],
         "text": None,
         "annotations_count": 0,
@@ -757,9 +762,20 @@ def issue_comment(api: str, repo: FakeRepo, comment: FakeComment) -> Json:
         "body": comment.body,
         "user": user(api, comment.author),
         "created_at": iso(comment.created_at),
-        "updated_at": iso(comment.created_at),
+        "updated_at": iso(comment.updated_at or comment.created_at),
         "issue_url": f"{u}/issues/{number}",
         "author_association": comment.author_association,
+    }
+
+
+def reaction(api: str, reaction: dict[str, Any]) -> Json:
+    """A reaction (`{"id", "content", "user"}` as a comment keeps it)."""
+    return {
+        "id": reaction["id"],
+        "node_id": node_id("REA", reaction["id"]),
+        "user": user(api, reaction["user"]),
+        "content": reaction["content"],
+        "created_at": EPOCH_ISO,
     }
 
 

@@ -52,6 +52,18 @@ ACTIONS_SLUG = "github-actions"
 NOT_ACCESSIBLE = "Resource not accessible by integration"
 # Check run conclusions GitHub counts as a passing required check.
 PASSING_CONCLUSIONS = frozenset({"success", "neutral", "skipped"})
+# What the checks API takes (only GitHub itself sets `stale`; Actions the other statuses).
+CHECK_STATUSES = ("queued", "in_progress", "completed")
+CHECK_CONCLUSIONS = frozenset(
+    {"action_required", "cancelled", "failure", "neutral", "success", "skipped", "timed_out"}
+)
+STATUS_STATES = frozenset({"error", "failure", "pending", "success"})
+REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
+# GitHub's documented limits.
+CHECK_SUMMARY_LIMIT = 65535
+STATUS_DESCRIPTION_LIMIT = 140
+STATUSES_PER_CONTEXT = 1000
+COMMENT_BODY_LIMIT = 65536
 
 
 class ApiError(Exception):
@@ -66,6 +78,39 @@ class ApiError(Exception):
 
 def fake_sha(*parts: object) -> str:
     return hashlib.sha1("/".join(str(p) for p in parts).encode()).hexdigest()
+
+
+def _check_state(
+    status: str, conclusion: str | None, previous: str | None
+) -> tuple[str, str | None]:
+    """(status, conclusion) for a check run as GitHub takes them: a conclusion completes
+    the run; `completed` needs one (the run's earlier one will do)."""
+    if conclusion is not None:
+        if conclusion not in CHECK_CONCLUSIONS:
+            raise ApiError(422, f"Invalid request.\n\n{conclusion!r} is not a valid conclusion.")
+        status = "completed"
+    if status not in CHECK_STATUSES:
+        raise ApiError(422, f"Invalid request.\n\n{status!r} is not a valid status.")
+    if status != "completed":
+        return status, None
+    conclusion = conclusion or previous
+    if conclusion is None:
+        raise ApiError(422, 'Invalid request.\n\n"conclusion" wasn\'t supplied.')
+    return status, conclusion
+
+
+def _check_summary(summary: str | None) -> None:
+    if summary is not None and len(summary) > CHECK_SUMMARY_LIMIT:
+        raise ApiError(
+            422,
+            f"Invalid request.\n\nOnly {CHECK_SUMMARY_LIMIT} characters are allowed; "
+            f"{len(summary)} were supplied.",
+        )
+
+
+def _check_comment_body(body: str) -> None:
+    if len(body) > COMMENT_BODY_LIMIT:
+        raise ApiError(422, "Validation Failed: body is too long (maximum is 65536 characters)")
 
 
 def _pull_file(number: int) -> dict[str, str | None]:
@@ -112,8 +157,10 @@ class FakeCheckRun:
     app_id: int
     app_slug: str
     suite_id: int
-    # The output's summary (None: "<name>: <conclusion>").
+    # The output's summary (None: "<name>: <conclusion>") and title (None: the name).
     summary: str | None = None
+    title: str | None = None
+    details_url: str | None = None
 
 
 @dataclass
@@ -124,6 +171,7 @@ class FakeStatus:
     state: str
     description: str | None
     target_url: str | None
+    creator: str = "octocat"
 
 
 @dataclass
@@ -203,6 +251,10 @@ class FakeComment:
     author: str
     author_association: str = "NONE"
     created_at: float = field(default_factory=time.time)
+    # None until edited.
+    updated_at: float | None = None
+    # {"id", "content", "user"} in the order they were added.
+    reactions: list[dict[str, Any]] = field(default_factory=list)
 
 
 # GitHub's compare of base...head (status, ahead_by, behind_by, merge base, commits).
@@ -354,6 +406,8 @@ class FakeGitHub:
         "set_permission",
         "add_user",
         "add_comment",
+        "delete_comment",
+        "forget_check_run",
         "suspend_installation",
         "set_webhook_target",
         "send_webhook",
@@ -372,6 +426,8 @@ class FakeGitHub:
         "points",
         "pull_json",
         "comments_json",
+        "check_runs_json",
+        "statuses_json",
         "commit_json",
         "push_event_json",
         "set_installation_permissions",
@@ -392,6 +448,7 @@ class FakeGitHub:
         self.token_lifetime = token_lifetime
         self.default_rate_limit = rate_limit
         self.app_id: int | None = None
+        self.app_slug = "mergequeue"
         self.public_key: str | None = None
         # The App's webhook settings: like the App, they outlive `reset`.
         self.webhook_url: str | None = None
@@ -438,9 +495,11 @@ class FakeGitHub:
             task.cancel()
         self._init_state()
 
-    def set_app(self, *, app_id: int, public_key: str) -> None:
-        """The App whose JWTs `POST /app/installations/{id}/access_tokens` accepts."""
+    def set_app(self, *, app_id: int, public_key: str, slug: str = "mergequeue") -> None:
+        """The App whose JWTs `POST /app/installations/{id}/access_tokens` accepts; its
+        installations' check runs and comments are by `<slug>[bot]`."""
         self.app_id = int(app_id)
+        self.app_slug = slug
         self.public_key = public_key
 
     def add_installation(
@@ -680,6 +739,7 @@ class FakeGitHub:
             app_slug=app_slug,
             suite_id=int(fake_sha("suite", head_sha, app_id)[:8], 16),
         )
+        run.details_url = f"https://ci.example.com/runs/{run.id}"
         self.repos[full_name].check_runs.append(run)
         return run.id
 
@@ -989,6 +1049,7 @@ class FakeGitHub:
     ) -> int:
         """Comment on a pull request; returns the comment's id."""
         repo, pr = self._pull(full_name, number)
+        _check_comment_body(body)
         ident = self.next_id()
         pr.comments.append(ident)
         self.users.add(author)
@@ -1002,6 +1063,179 @@ class FakeGitHub:
         if label not in pr.labels:
             raise ApiError(404, "Label does not exist")
         pr.labels.remove(label)
+
+    # -- showing the queue: check runs, commit statuses, comment edits, reactions -------
+
+    def app_identity(self) -> tuple[int, str]:
+        """(id, slug) of the App whose installations call: what its check runs carry (id
+        1 before `set_app`)."""
+        return (self.app_id if self.app_id is not None else 1), self.app_slug
+
+    def create_check_run(
+        self,
+        *,
+        full_name: str,
+        head_sha: str,
+        name: str,
+        status: str | None = None,
+        conclusion: str | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        details_url: str | None = None,
+    ) -> int:
+        """A check run created by the App (`POST /repos/{o}/{r}/check-runs`), stored like
+        `add_check_run`'s (so `latest_checks` and merge states count it); returns its id.
+
+        As on GitHub: 422 for an unknown commit, a bad status or conclusion, `completed`
+        without a conclusion, a summary over 65535 characters; a conclusion completes it;
+        without `details_url` the App's homepage is its link."""
+        repo = self._repo(full_name)
+        if not isinstance(head_sha, str) or head_sha not in repo.git:
+            raise ApiError(422, f"No commit found for SHA: {head_sha}")
+        if not isinstance(name, str) or not name:
+            raise ApiError(422, 'Invalid request.\n\n"name" wasn\'t supplied.')
+        status, conclusion = _check_state(status or "queued", conclusion, None)
+        _check_summary(summary)
+        app_id, app_slug = self.app_identity()
+        ident = self.add_check_run(
+            full_name=full_name,
+            head_sha=head_sha,
+            name=name,
+            status=status,
+            conclusion=conclusion,
+            app_id=app_id,
+            app_slug=app_slug,
+        )
+        run = repo.check_runs[-1]
+        run.title, run.summary = title, summary
+        run.details_url = details_url or f"https://{app_slug}.example.com"
+        return ident
+
+    def update_check_run(
+        self,
+        *,
+        full_name: str,
+        check_run_id: int,
+        name: str | None = None,
+        status: str | None = None,
+        conclusion: str | None = None,
+        title: str | None = None,
+        summary: str | None = None,
+        details_url: str | None = None,
+    ) -> None:
+        """Change the App's check run (`PATCH .../check-runs/{id}`): fields left None stay.
+
+        404 for a run GitHub does not know (or one `forget_check_run` dropped), 403 for
+        another App's run; the other refusals as `create_check_run`."""
+        repo = self._repo(full_name)
+        run = next((r for r in repo.check_runs if r.id == int(check_run_id)), None)
+        if run is None:
+            raise ApiError(404, "Not Found")
+        if (run.app_id, run.app_slug) != self.app_identity():
+            raise ApiError(403, "Resource not accessible by integration")
+        new_status, new_conclusion = _check_state(
+            status or ("completed" if conclusion else run.status), conclusion, run.conclusion
+        )
+        _check_summary(summary)
+        run.status, run.conclusion = new_status, new_conclusion
+        if name:
+            run.name = name
+        if title is not None:
+            run.title = title
+        if summary is not None:
+            run.summary = summary
+        if details_url is not None:
+            run.details_url = details_url
+
+    def forget_check_run(self, *, full_name: str, check_run_id: int) -> None:
+        """GitHub no longer knows this check run: updating it is 404 from now on."""
+        repo = self._repo(full_name)
+        repo.check_runs = [r for r in repo.check_runs if r.id != int(check_run_id)]
+
+    def check_runs_json(self, *, full_name: str, sha: str | None = None) -> list[dict[str, Any]]:
+        """Every check run of the repository (on `sha`), oldest first, with its output
+        `title`/`summary`, `details_url` and the App (`app_id`, `app_slug`)."""
+        return [
+            vars(r).copy()
+            for r in self._repo(full_name).check_runs
+            if sha is None or r.head_sha == sha
+        ]
+
+    def create_status(
+        self,
+        *,
+        full_name: str,
+        sha: str,
+        state: str,
+        context: str = "default",
+        description: str | None = None,
+        target_url: str | None = None,
+        creator: str = "octocat",
+    ) -> int:
+        """A commit status (`POST .../statuses/{sha}`); returns its id. 422 for an unknown
+        commit (a full sha), a bad state, a description over 140 characters, or the
+        1,000th status of one sha and context."""
+        repo = self._repo(full_name)
+        if not isinstance(sha, str) or sha not in repo.git:
+            raise ApiError(422, f"No commit found for SHA: {sha}")
+        if state not in STATUS_STATES:
+            raise ApiError(422, f"Validation Failed: state is not included in the list ({state!r})")
+        if description is not None and len(description) > STATUS_DESCRIPTION_LIMIT:
+            raise ApiError(
+                422, "Validation Failed: description is too long (maximum is 140 characters)"
+            )
+        same = sum(1 for st in repo.statuses if st.sha == sha and st.context == context)
+        if same >= STATUSES_PER_CONTEXT:
+            raise ApiError(422, "This SHA and context has reached the maximum number of statuses.")
+        self.users.add(creator)
+        st = FakeStatus(self.next_id(), sha, context, state, description, target_url, creator)
+        repo.statuses.append(st)
+        return st.id
+
+    def statuses_json(self, *, full_name: str, sha: str | None = None) -> list[dict[str, Any]]:
+        """Every commit status of the repository (on `sha`), oldest first."""
+        return [
+            vars(st).copy() for st in self._repo(full_name).statuses if sha is None or st.sha == sha
+        ]
+
+    def comment(self, *, full_name: str, comment_id: int) -> FakeComment:
+        """The repository's comment `comment_id`; 404 when there is none (or deleted)."""
+        self._repo(full_name)
+        for c in self.comments:
+            if c.id == int(comment_id) and c.repo == full_name:
+                return c
+        raise ApiError(404, "Not Found")
+
+    def update_comment(self, *, full_name: str, comment_id: int, body: str) -> None:
+        """Edit a comment's body (`PATCH .../issues/comments/{id}`): 404 once deleted."""
+        comment = self.comment(full_name=full_name, comment_id=comment_id)
+        _check_comment_body(body)
+        comment.body = body
+        comment.updated_at = time.time()
+
+    def delete_comment(self, *, full_name: str, comment_id: int) -> None:
+        """Delete a comment (someone removed it): 404 on edits from then on."""
+        comment = self.comment(full_name=full_name, comment_id=comment_id)
+        self.comments.remove(comment)
+        pr = self.repos[full_name].pulls.get(comment.number)
+        if pr is not None and comment.id in pr.comments:
+            pr.comments.remove(comment.id)
+
+    def add_reaction(
+        self, *, full_name: str, comment_id: int, content: str, user: str
+    ) -> tuple[int, bool]:
+        """React to a comment: (the reaction's id, whether it is new). The same user's
+        same reaction is there once (GitHub answers it 200 instead of 201)."""
+        comment = self.comment(full_name=full_name, comment_id=comment_id)
+        if content not in REACTIONS:
+            raise ApiError(422, f"Validation Failed: content is not a valid reaction ({content!r})")
+        for reaction in comment.reactions:
+            if reaction["content"] == content and reaction["user"] == user:
+                return int(reaction["id"]), False
+        ident = self.next_id()
+        self.users.add(user)
+        comment.reactions.append({"id": ident, "content": content, "user": user})
+        return ident, True
 
     def _resolve(self, repo: FakeRepo, ref: str) -> str | None:
         """The commit a branch name or a (prefix of a) sha names."""

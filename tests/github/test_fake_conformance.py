@@ -52,6 +52,11 @@ MERGES = "/repos/{owner}/{repo}/merges"
 GIT_COMMIT = "/repos/{owner}/{repo}/git/commits/{commit_sha}"
 CONTENTS = "/repos/{owner}/{repo}/contents/{path}"
 COMMIT_PULLS = "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"
+NEW_CHECK_RUN = "/repos/{owner}/{repo}/check-runs"
+CHECK_RUN = "/repos/{owner}/{repo}/check-runs/{check_run_id}"
+STATUSES = "/repos/{owner}/{repo}/statuses/{sha}"
+COMMENT = "/repos/{owner}/{repo}/issues/comments/{comment_id}"
+REACTIONS = "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
 INSTALLATIONS = "/app/installations"
 DELIVERIES = "/app/hook/deliveries"
 ATTEMPTS = "/app/hook/deliveries/{delivery_id}/attempts"
@@ -777,6 +782,177 @@ async def cancel_workflow_run_without_actions_write(env: Env) -> httpx.Response:
 async def cancel_unknown_workflow_run(env: Env) -> httpx.Response:
     actions_run(env)
     return await env.call("POST", f"{R}/actions/runs/404/cancel")
+
+
+# -- showing the queue: check runs, statuses, comment edits, reactions ---------------------
+
+
+def _check_run_body(sha: str, **fields: object) -> dict[str, object]:
+    return {
+        "name": "mergequeue",
+        "head_sha": sha,
+        "status": "queued",
+        "output": {"title": "Queued: 2nd of 3", "summary": "**Position**: 2"},
+        "details_url": "https://mergequeue.example.com/octo/hello",
+        **fields,
+    }
+
+
+@scenario("POST", NEW_CHECK_RUN, 201)
+async def create_check_run(env: Env) -> httpx.Response:
+    pr = env.pull()
+    response = await env.call("POST", f"{R}/check-runs", json=_check_run_body(pr["head_sha"]))
+    run = response.json()
+    assert (run["name"], run["status"], run["conclusion"]) == ("mergequeue", "queued", None)
+    assert run["app"]["id"] == APP_ID and run["app"]["slug"] == "mergequeue"
+    assert run["output"]["title"] == "Queued: 2nd of 3"
+    assert run["details_url"] == "https://mergequeue.example.com/octo/hello"
+    assert [p["number"] for p in run["pull_requests"]] == [1]
+    return response
+
+
+@scenario("POST", NEW_CHECK_RUN, 403)
+async def create_check_run_with_a_token(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = _check_run_body(pr["head_sha"])
+    response = await env.call("POST", f"{R}/check-runs", json=body, token=STATIC_TOKEN)
+    assert response.json()["message"] == "You must authenticate via a GitHub App."
+    return response
+
+
+@scenario("POST", NEW_CHECK_RUN, 422)
+async def create_check_run_on_an_unknown_commit(env: Env) -> httpx.Response:
+    return await env.call("POST", f"{R}/check-runs", json=_check_run_body("0" * 40))
+
+
+@scenario("POST", NEW_CHECK_RUN, 422)
+async def create_completed_check_run_without_conclusion(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = _check_run_body(pr["head_sha"], status="completed")
+    return await env.call("POST", f"{R}/check-runs", json=body)
+
+
+@scenario("PATCH", CHECK_RUN, 200)
+async def complete_check_run(env: Env) -> httpx.Response:
+    pr = env.pull()
+    created = await env.call("POST", f"{R}/check-runs", json=_check_run_body(pr["head_sha"]))
+    ident = created.json()["id"]
+    body = {"conclusion": "success", "output": {"title": "Merged", "summary": "Landed."}}
+    response = await env.call("PATCH", f"{R}/check-runs/{ident}", json=body)
+    run = response.json()
+    assert (run["id"], run["status"], run["conclusion"]) == (ident, "completed", "success")
+    assert run["output"]["summary"] == "Landed."
+    return response
+
+
+@scenario("PATCH", CHECK_RUN, 404)
+async def update_unknown_check_run(env: Env) -> httpx.Response:
+    return await env.call("PATCH", f"{R}/check-runs/424242", json={"status": "in_progress"})
+
+
+@scenario("PATCH", CHECK_RUN, 403)
+async def update_another_apps_check_run(env: Env) -> httpx.Response:
+    pr = env.pull()
+    ident = env.fake.add_check_run(full_name=FULL_NAME, head_sha=pr["head_sha"], name="ci")
+    return await env.call("PATCH", f"{R}/check-runs/{ident}", json={"conclusion": "failure"})
+
+
+@scenario("POST", STATUSES, 201)
+async def create_status(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = {
+        "state": "pending",
+        "context": "mergequeue",
+        "description": "Queued: 2nd of 3",
+        "target_url": "https://mergequeue.example.com/octo/hello",
+    }
+    response = await env.call(
+        "POST", f"{R}/statuses/{pr['head_sha']}", json=body, token=STATIC_TOKEN
+    )
+    assert response.json()["creator"]["login"] == "octocat"
+    return response
+
+
+@scenario("POST", STATUSES, 422)
+async def create_status_on_an_unknown_commit(env: Env) -> httpx.Response:
+    return await env.call("POST", f"{R}/statuses/{'0' * 40}", json={"state": "success"})
+
+
+@scenario("POST", STATUSES, 422)
+async def create_status_with_a_bad_state(env: Env) -> httpx.Response:
+    pr = env.pull()
+    return await env.call("POST", f"{R}/statuses/{pr['head_sha']}", json={"state": "green"})
+
+
+@scenario("POST", STATUSES, 422)
+async def create_status_with_a_long_description(env: Env) -> httpx.Response:
+    pr = env.pull()
+    body = {"state": "success", "description": "x" * 141}
+    return await env.call("POST", f"{R}/statuses/{pr['head_sha']}", json=body)
+
+
+@scenario("PATCH", COMMENT, 200)
+async def edit_comment(env: Env) -> httpx.Response:
+    env.pull()
+    created = await env.call("POST", f"{R}/issues/1/comments", json={"body": "Queued."})
+    ident = created.json()["id"]
+    response = await env.call("PATCH", f"{R}/issues/comments/{ident}", json={"body": "Merged."})
+    assert response.json()["body"] == "Merged."
+    assert env.fake.comments_json()[-1]["updated_at"] is not None
+    return response
+
+
+@scenario("PATCH", COMMENT, 404)
+async def edit_deleted_comment(env: Env) -> httpx.Response:
+    env.pull()
+    ident = env.fake.add_comment(full_name=FULL_NAME, number=1, body="x", user="alice")
+    env.fake.delete_comment(full_name=FULL_NAME, comment_id=ident)
+    return await env.call("PATCH", f"{R}/issues/comments/{ident}", json={"body": "y"})
+
+
+@scenario("DELETE", COMMENT, 204)
+async def delete_comment(env: Env) -> httpx.Response:
+    env.pull()
+    ident = env.fake.add_comment(full_name=FULL_NAME, number=1, body="x", user="alice")
+    response = await env.call("DELETE", f"{R}/issues/comments/{ident}")
+    assert env.fake.comments_json() == []
+    return response
+
+
+@scenario("POST", REACTIONS, 201)
+async def react_to_comment(env: Env) -> httpx.Response:
+    env.pull()
+    ident = env.fake.add_comment(full_name=FULL_NAME, number=1, body="/merge", user="alice")
+    response = await env.call(
+        "POST", f"{R}/issues/comments/{ident}/reactions", json={"content": "eyes"}
+    )
+    assert response.json()["user"]["login"] == "mergequeue[bot]"
+    return response
+
+
+@scenario("POST", REACTIONS, 200)
+async def react_again(env: Env) -> httpx.Response:
+    env.pull()
+    ident = env.fake.add_comment(full_name=FULL_NAME, number=1, body="/merge", user="alice")
+    first = await env.call("POST", f"{R}/issues/comments/{ident}/reactions", json={"content": "+1"})
+    again = await env.call("POST", f"{R}/issues/comments/{ident}/reactions", json={"content": "+1"})
+    assert again.json()["id"] == first.json()["id"]
+    assert len(env.fake.comments_json()[-1]["reactions"]) == 1
+    return again
+
+
+@scenario("POST", REACTIONS, 422)
+async def react_with_an_unknown_reaction(env: Env) -> httpx.Response:
+    env.pull()
+    ident = env.fake.add_comment(full_name=FULL_NAME, number=1, body="/merge", user="alice")
+    return await env.call(
+        "POST", f"{R}/issues/comments/{ident}/reactions", json={"content": "thumbsup"}
+    )
+
+
+@scenario("POST", REACTIONS, 404)
+async def react_to_a_deleted_comment(env: Env) -> httpx.Response:
+    return await env.call("POST", f"{R}/issues/comments/999/reactions", json={"content": "+1"})
 
 
 # -- the App ------------------------------------------------------------------------------

@@ -16,6 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from mergequeue.github import RateLimited, Unavailable
+from mergequeue.github.queue_adapter import (
+    CHECK_NAME,
+    CHECK_SUMMARY_LIMIT,
+    REACTIONS,
+    check_run_state,
+    cut,
+)
 from mergequeue.models import (
     Build,
     BuildState,
@@ -28,7 +35,15 @@ from mergequeue.models import (
 from mergequeue.queue import notices
 from mergequeue.queue.commands import finish
 from mergequeue.queue.decide import Check, EntryStatus
-from mergequeue.queue.ports import Budget, CommandComment, Conflict, PullInfo, Refused, Role
+from mergequeue.queue.ports import (
+    Budget,
+    CommandComment,
+    Conflict,
+    Publication,
+    PullInfo,
+    Refused,
+    Role,
+)
 from mergequeue.queue.store import ACTIVE_BUILD_STATES
 from tests.fakegithub.state import ApiError, FakeGitHub
 
@@ -86,11 +101,8 @@ class MemoryGitHub:
     async def checks(self, sha: str) -> tuple[Check, ...]:
         self._call("checks")
         runs, statuses = self.fake.latest_checks(full_name=self.full_name, sha=sha)
-        # The HTTP fake's details_url (tests/fakegithub/shapes.py), as the REST adapter reads it.
-        found = [
-            Check(r.name, r.status, r.conclusion, f"https://ci.example.com/runs/{r.id}")
-            for r in runs
-        ]
+        # The run's details_url, as the HTTP fake shows it and the REST adapter reads it.
+        found = [Check(r.name, r.status, r.conclusion, r.details_url) for r in runs]
         for st in statuses:
             if st.state == "pending":
                 found.append(Check(st.context, "in_progress", None))
@@ -263,6 +275,70 @@ class MemoryGitHub:
                 continue
             asked += 1
         return asked
+
+    # -- showing the queue (`ShowingGitHub`), as the App: check runs, never statuses -------
+
+    async def publish(
+        self, head_sha: str, publication: Publication, check_run_id: int | None
+    ) -> int | None:
+        self._call("publish")
+        status, conclusion = check_run_state(publication)
+        fields = {
+            "status": status,
+            "conclusion": conclusion,
+            "title": publication.title,
+            "summary": cut(publication.summary, CHECK_SUMMARY_LIMIT),
+            "details_url": publication.details_url,
+        }
+        try:
+            if check_run_id is not None:
+                try:
+                    self.fake.update_check_run(
+                        full_name=self.full_name, check_run_id=check_run_id, **fields
+                    )
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                else:
+                    runs = self.fake.repo(self.full_name).check_runs
+                    if next(r for r in runs if r.id == check_run_id).head_sha == head_sha:
+                        return check_run_id
+            return self.fake.create_check_run(
+                full_name=self.full_name, head_sha=head_sha, name=CHECK_NAME, **fields
+            )
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def upsert_comment(self, number: int, comment_id: int | None, body: str) -> int:
+        self._call("upsert_comment")
+        try:
+            if comment_id is not None:
+                try:
+                    self.fake.update_comment(
+                        full_name=self.full_name, comment_id=comment_id, body=body
+                    )
+                except ApiError as exc:
+                    if exc.status != 404:
+                        raise
+                else:
+                    return comment_id
+            return self.fake.create_comment(
+                full_name=self.full_name, number=number, body=body, author=BOT
+            )
+        except ApiError as exc:
+            raise Refused(exc.status, exc.message) from None
+
+    async def react(self, comment_id: int, content: str) -> None:
+        self._call("react")
+        if content not in REACTIONS:
+            raise ValueError(f"unknown reaction {content!r}")
+        try:
+            self.fake.add_reaction(
+                full_name=self.full_name, comment_id=comment_id, content=content, user=BOT
+            )
+        except ApiError as exc:
+            if exc.status != 404:
+                raise Refused(exc.status, exc.message) from None
 
 
 def rate_limited(now: float) -> RateLimited:
