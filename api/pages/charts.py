@@ -18,7 +18,7 @@ from api.pages.data import DailyMerge, DepthPoint
 
 WIDTH = 640
 HEIGHT = 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
+LEFT, RIGHT, TOP, BOTTOM = 48, 16, 28, 28
 
 
 def _nice_ceiling(value: float) -> float:
@@ -44,7 +44,7 @@ def _grid(top: float, label: str, ident: str) -> list[str]:
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
         )
     parts.append(
-        f'<text class="axis-label" x="4" y="{TOP + 4}" id="{ident}-unit">{escape(label)}</text>'
+        f'<text class="axis-label" x="4" y="14" id="{ident}-unit">{escape(label)}</text>'
     )
     return parts
 
