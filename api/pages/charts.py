@@ -43,9 +43,7 @@ def _grid(top: float, label: str, ident: str) -> list[str]:
             f'<line class="grid" x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}"/>'
             f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>'
         )
-    parts.append(
-        f'<text class="axis-label" x="4" y="14" id="{ident}-unit">{escape(label)}</text>'
-    )
+    parts.append(f'<text class="axis-label" x="4" y="14" id="{ident}-unit">{escape(label)}</text>')
     return parts
 
 
