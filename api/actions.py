@@ -76,20 +76,24 @@ async def dequeue(
     settings: Settings,
     repository: Repository,
     number: int,
+    reason: str = DEQUEUE_REASON,
 ) -> PullQueueStatus:
     try:
         await commands.dequeue(
             session=session,
             repository=repository,
             number=number,
-            reason=DEQUEUE_REASON,
+            reason=reason,
             remove_label=effective_settings(repository, settings).queue_label,
         )
     except QueueError:
         await session.rollback()
         raise
     await session.commit()
-    log.info("dequeued through the API", extra={"repository": repository.full_name, "pr": number})
+    log.info(
+        "dequeued through the API",
+        extra={"repository": repository.full_name, "pr": number, "reason": reason},
+    )
     # The next pull request may now be at the head.
     await _wake(tasks, repository)
     return await pull_request_status(session=session, repository=repository, number=number)

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -20,6 +21,8 @@ from starlette.exceptions import HTTPException
 from api.debug_guard import DebugNetworkGuard
 from api.gate import ApiGate
 from api.graphql import route as graphql
+from api.pages import routes as pages
+from api.pages.github import GitHubSignIn
 from api.routes import deliveries, health, metrics, queue, repos, webhook
 from api.trusted_host import TrustedHosts
 from mergequeue.db import create_database
@@ -38,7 +41,12 @@ from observability.middleware import InstrumentedFastAPI
 log = logging.getLogger("mergequeue.web")
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(
+    settings: Settings, *, github_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    """`github_transport`: where the dashboard's sign-in reaches GitHub (tests: the fake
+    in process); by default the network."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.PROMETHEUS_MULTIPROC_DIR is not None:
@@ -49,6 +57,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.database = database
         app.state.inbox = InboxWriter(database)
         app.state.tasks = TaskQueue(settings.REDIS_URL)
+        dashboard = None
+        if settings.sign_in_configured:
+            dashboard = pages.Dashboard(settings, GitHubSignIn(settings, github_transport))
+        app.state.dashboard = dashboard
         renderer = app.state.renderer = Renderer(
             settings.PROMETHEUS_MULTIPROC_DIR, loop=asyncio.get_running_loop()
         )
@@ -70,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "version": build_version(),
                 "metrics": _where_metrics(settings),
                 "db_metrics": settings.ENABLE_DB_METRICS,
+                "dashboard": "on" if dashboard is not None else "off (no sign-in configured)",
             },
         )
         try:
@@ -78,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
             if listener is not None:
                 listener.stop()
             renderer.close()
+            if dashboard is not None:
+                await dashboard.aclose()
             await app.state.inbox.close()
             await app.state.tasks.close()
             await database.dispose()
@@ -104,6 +119,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhook.router)
     if settings.web_metrics_on_main_port:
         app.include_router(metrics.router)
+    # The dashboard's pages last: the API's paths win any overlap.
+    app.include_router(pages.router)
 
     app.add_exception_handler(HTTPException, _undecodable_body)
     app.add_exception_handler(RequestValidationError, _invalid_request)

@@ -12,7 +12,16 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import db_metrics, ingest, instrumentation, machine, memory, scrape, time_to_merge
+from bench import (
+    dashboard,
+    db_metrics,
+    ingest,
+    instrumentation,
+    machine,
+    memory,
+    scrape,
+    time_to_merge,
+)
 from bench.plan import Plan
 from bench.report import Row, table
 from bench.services import Services, services
@@ -24,6 +33,7 @@ SCENARIOS: dict[str, Callable[[Services, Plan], list[Row]]] = {
     "db-metrics": db_metrics.run,
     "time-to-merge": time_to_merge.run,
     "memory": memory.run,
+    "dashboard": dashboard.run,
 }
 
 

@@ -49,7 +49,7 @@ async def read_queue(*, session: AsyncSession, repository: Repository) -> list[Q
     )
     queue: list[QueuedPullRequest] = []
     positions: dict[str, int] = {}
-    for entry, pr in rows.tuples():
+    for entry, pr in rows.all():
         positions[entry.base_ref] = positions.get(entry.base_ref, 0) + 1
         queue.append(
             QueuedPullRequest(

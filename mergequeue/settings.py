@@ -28,6 +28,10 @@ _FALSE = frozenset({"false", "0", "no"})
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# The session cookie's key is derived from SESSION_SECRET: short ones are guessable.
+MIN_SESSION_SECRET_LENGTH = 32
+
+
 class MergeMethod(StrEnum):
     MERGE = "merge"
     SQUASH = "squash"
@@ -103,6 +107,13 @@ class Settings(BaseSettings):
     GITHUB_APP_PRIVATE_KEY_PATH: Path | None = None
     GITHUB_TOKEN: SecretStr | None = None
     GITHUB_WEBHOOK_SECRET: SecretStr | None = None
+    # The dashboard's sign-in with GitHub (the App's OAuth client) and the key of its
+    # session cookies: all three or none. GITHUB_WEB_URL is where people sign in; unset,
+    # it follows GITHUB_API_URL (api.github.com -> github.com, HOST/api/v3 -> HOST).
+    GITHUB_OAUTH_CLIENT_ID: str | None = None
+    GITHUB_OAUTH_CLIENT_SECRET: SecretStr | None = None
+    SESSION_SECRET: SecretStr | None = None
+    GITHUB_WEB_URL: str | None = None
 
     API_TOKENS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     QUEUE_LABEL: str = "mergequeue"
@@ -138,7 +149,15 @@ class Settings(BaseSettings):
     def _ports(cls, value: int | None) -> int | None:
         return None if value is None else _port(value)
 
-    @field_validator("WEB_PROMETHEUS_PORT", "GITHUB_APP_ID", mode="before")
+    @field_validator(
+        "WEB_PROMETHEUS_PORT",
+        "GITHUB_APP_ID",
+        "GITHUB_OAUTH_CLIENT_ID",
+        "GITHUB_OAUTH_CLIENT_SECRET",
+        "SESSION_SECRET",
+        "GITHUB_WEB_URL",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -200,6 +219,25 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("GITHUB_WEB_URL")
+    @classmethod
+    def _github_web_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("SESSION_SECRET")
+    @classmethod
+    def _session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SESSION_SECRET_LENGTH:
+            raise ValueError(
+                f"must be at least {MIN_SESSION_SECRET_LENGTH} characters "
+                "(e.g. `openssl rand -hex 32`)"
+            )
+        return value
 
     @field_validator("RECONCILE_QUIET_SECONDS")
     @classmethod
@@ -268,6 +306,18 @@ class Settings(BaseSettings):
             )
         if has_key and self.GITHUB_APP_ID is None:
             raise ValueError("a GitHub App private key is set but GITHUB_APP_ID is not")
+        sign_in = {
+            "GITHUB_OAUTH_CLIENT_ID": self.GITHUB_OAUTH_CLIENT_ID,
+            "GITHUB_OAUTH_CLIENT_SECRET": self.GITHUB_OAUTH_CLIENT_SECRET,
+            "SESSION_SECRET": self.SESSION_SECRET,
+        }
+        missing = [name for name, value in sign_in.items() if value is None]
+        if 0 < len(missing) < len(sign_in):
+            raise ValueError(
+                "the dashboard's sign-in needs GITHUB_OAUTH_CLIENT_ID, "
+                "GITHUB_OAUTH_CLIENT_SECRET and SESSION_SECRET together (or none): "
+                f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set"
+            )
         path = self.GITHUB_APP_PRIVATE_KEY_PATH
         if path is not None and not path.is_file():
             raise ValueError(f"GITHUB_APP_PRIVATE_KEY_PATH: no readable file at {path}")
@@ -292,6 +342,22 @@ class Settings(BaseSettings):
     def web_metrics_on_main_port(self) -> bool:
         # A separate port takes over: the contract says "instead of the main port".
         return self.SERVE_PROMETHEUS_ENDPOINT and self.WEB_PROMETHEUS_PORT is None
+
+    @property
+    def sign_in_configured(self) -> bool:
+        """The dashboard's sign-in with GitHub is set up (the validator makes it all or
+        nothing)."""
+        return self.GITHUB_OAUTH_CLIENT_ID is not None
+
+    @property
+    def github_web_url(self) -> str:
+        """Where people sign in: GITHUB_WEB_URL, else derived from GITHUB_API_URL."""
+        if self.GITHUB_WEB_URL is not None:
+            return self.GITHUB_WEB_URL
+        api = self.GITHUB_API_URL
+        if api == "https://api.github.com":
+            return "https://github.com"
+        return api.removesuffix("/api/v3")
 
     def github_private_key(self) -> str | None:
         if self.GITHUB_APP_PRIVATE_KEY is not None:

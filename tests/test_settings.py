@@ -146,3 +146,30 @@ def test_redelivery_settings_are_bounded_by_githubs_retention() -> None:
         load_settings({"WEBHOOK_REDELIVERY_HORIZON_SECONDS": str(4 * 86400)})
     with pytest.raises(ConfigError, match="WEBHOOK_REDELIVERY_INTERVAL_SECONDS"):
         load_settings({"WEBHOOK_REDELIVERY_INTERVAL_SECONDS": "1"})
+
+
+def test_the_dashboards_sign_in_needs_all_three_settings_or_none() -> None:
+    secret = "s" * 32
+    full = {
+        "GITHUB_OAUTH_CLIENT_ID": "Iv1.abc",
+        "GITHUB_OAUTH_CLIENT_SECRET": "oauth-secret",
+        "SESSION_SECRET": secret,
+    }
+    assert load_settings(full).sign_in_configured
+    assert not load_settings({}).sign_in_configured
+    for left_out in full:
+        partial = {k: v for k, v in full.items() if k != left_out}
+        with pytest.raises(ConfigError, match=f"{left_out} is not set") as caught:
+            load_settings(partial)
+        assert "\n" not in str(caught.value) and "oauth-secret" not in str(caught.value)
+    with pytest.raises(ConfigError, match="SESSION_SECRET: must be at least 32") as caught:
+        load_settings({**full, "SESSION_SECRET": "short"})
+    assert "short" not in str(caught.value)
+
+
+def test_where_people_sign_in_follows_the_api_url() -> None:
+    assert load_settings({}).github_web_url == "https://github.com"
+    ghes = load_settings({"GITHUB_API_URL": "https://ghe.example.com/api/v3"})
+    assert ghes.github_web_url == "https://ghe.example.com"
+    own = load_settings({"GITHUB_WEB_URL": "https://sso.example.com/"})
+    assert own.github_web_url == "https://sso.example.com"

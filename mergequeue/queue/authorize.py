@@ -1,4 +1,4 @@
-"""Who may command the queue with `/mergequeue merge|cancel`.
+"""Who may command the queue with `/mergequeue merge|cancel` (and from the dashboard).
 
 Anyone who can comment could otherwise have the App merge a pull request, on repositories
 that require no review. GitHub's author_association is the cheap first test: the
@@ -23,7 +23,12 @@ async def may_command(
         return True
     if association not in ASKED_ASSOCIATIONS:
         return False
-    role = await github.role(author)
+    return permits(await github.role(author), needed)
+
+
+def permits(role: Role, needed: CommandPermission) -> bool:
+    """The rule itself: a role at least QUEUE_COMMAND_PERMISSION commands the queue. The
+    dashboard's pause, resume and dequeue buttons follow it too."""
     return role.at_least(Role(needed.value))
 
 

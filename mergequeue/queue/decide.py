@@ -19,6 +19,7 @@ class DequeueReason(StrEnum):
     UNLABELED = "unlabeled"
     CANCELLED = "cancelled"
     API = "api"
+    DASHBOARD = "dashboard"  # a signed-in person pressed "Dequeue" on the dashboard
     CHECK_FAILED = "check_failed"
     CONFLICT = "conflict"
     CI_TIMEOUT = "ci_timeout"

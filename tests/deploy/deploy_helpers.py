@@ -35,6 +35,8 @@ SECRET_VALUES = {
     "githubWebhookSecret": "webhook-secret-9b1e07",
     "apiTokens": "api-token-one-a1b2c3,api-token-two-d4e5f6",
     "githubToken": "ghp_tokenvalue8e8e8e",
+    "githubOauthClientSecret": "oauth-client-secret-3c3c3c",
+    "sessionSecret": "session-secret-5e5e5e-of-at-least-32-chars",
 }
 BASIC_AUTH = {"username": "scraper-user-42aa", "password": "metrics-pass-6d6d6d"}
 

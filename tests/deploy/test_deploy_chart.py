@@ -29,6 +29,8 @@ SECRET_ENV = {
     "GITHUB_WEBHOOK_SECRET": "githubWebhookSecret",
     "API_TOKENS": "apiTokens",
     "GITHUB_TOKEN": "githubToken",
+    "GITHUB_OAUTH_CLIENT_SECRET": "githubOauthClientSecret",
+    "SESSION_SECRET": "sessionSecret",
 }
 PROM_KEYS = ("prometheus.io/scrape", "prometheus.io/port", "prometheus.io/path")
 
@@ -397,6 +399,37 @@ def test_ingress_routes_to_the_web_service(helm: Helm) -> None:
         "port": {"name": "http"},
     }
     assert not helm.render({}).all("Ingress")
+
+
+def test_the_dashboard_switch_routes_its_pages_and_sign_in_and_nothing_else(
+    helm: Helm,
+) -> None:
+    def routed(dashboard: bool) -> set[tuple[str, str]]:
+        rendered = helm.render(
+            {
+                "web": {
+                    "ingress": {
+                        "enabled": True,
+                        "hosts": [{"host": "mq.example.org"}],
+                        "paths": {"dashboard": dashboard},
+                    }
+                }
+            }
+        )
+        paths = rendered.one("Ingress", "web")["spec"]["rules"][0]["http"]["paths"]
+        return {(p["path"], p["pathType"]) for p in paths}
+
+    # Off by default: the webhook alone.
+    assert routed(False) == {("/api/webhook", "Exact")}
+    assert routed(True) - routed(False) == {
+        ("/", "Exact"),
+        ("/login", "Exact"),
+        ("/logout", "Exact"),
+        ("/oauth/callback", "Exact"),
+        ("/repos", "Prefix"),
+        ("/static", "Prefix"),
+    }
+    assert not any(path.startswith(("/debug", "/api/v1")) for path, _ in routed(True))
 
 
 # --- migrations hook -------------------------------------------------------------------

@@ -51,7 +51,17 @@ def test_ingress_routes_only_the_webhook_by_default(helm: Helm) -> None:
         ("api", [("/api/v1", "Prefix")]),
         ("graphql", [("/graphql", "Exact")]),
         ("docs", [("/docs", "Prefix"), ("/redoc", "Exact"), ("/openapi.json", "Exact")]),
-        ("dashboard", [("/", "Exact")]),
+        (
+            "dashboard",
+            [
+                ("/", "Exact"),
+                ("/login", "Exact"),
+                ("/logout", "Exact"),
+                ("/oauth/callback", "Exact"),
+                ("/repos", "Prefix"),
+                ("/static", "Prefix"),
+            ],
+        ),
     ],
 )
 def test_other_paths_are_opt_in(helm: Helm, switch: str, paths: list[tuple[str, str]]) -> None:

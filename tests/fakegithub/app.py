@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import jwt
 from starlette.applications import Starlette
@@ -20,7 +20,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.fakegithub import shapes
-from tests.fakegithub.state import NOT_ACCESSIBLE, ApiError, Call, FakePull, FakeRepo
+from tests.fakegithub.state import (
+    NOT_ACCESSIBLE,
+    ApiError,
+    Call,
+    FakePull,
+    FakeRepo,
+    fake_sha,
+    role_permissions,
+)
 
 if TYPE_CHECKING:
     from tests.fakegithub.state import FakeGitHub
@@ -41,11 +49,17 @@ class Ctx:
     params: dict[str, str]
     body: Any
     query: dict[str, str]
+    # The user of a user access token (the OAuth web flow); None for other credentials.
+    user: str | None = None
 
     def repo(self) -> FakeRepo:
         full_name = f"{self.params['owner']}/{self.params['repo']}"
         repo = self.fake.repos.get(full_name)
         if repo is None:
+            raise ApiError(404, "Not Found")
+        # As on GitHub: a repository the user cannot read does not exist for them.
+        user = self.user
+        if user is not None and self.fake.user_role(full_name=full_name, login=user) == "none":
             raise ApiError(404, "Not Found")
         if self.installation_id is not None:
             inst = self.fake.installations.get(self.installation_id, {})
@@ -508,6 +522,25 @@ def collaborator_permission(ctx: Ctx) -> Answer:
     return 200, shapes.collaborator_permission(ctx.api, login, permission, role), {}
 
 
+def get_authenticated_user(ctx: Ctx) -> Answer:
+    if ctx.user is None:
+        raise ApiError(403, "Resource not accessible by integration")
+    return 200, shapes.private_user(ctx.api, ctx.user, user_id(ctx.user)), {}
+
+
+def get_repository(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    body = shapes.full_repository(ctx.api, repo)
+    if ctx.user is not None:
+        role = ctx.fake.user_role(full_name=repo.full_name, login=ctx.user)
+        body["permissions"] = role_permissions(role)
+    return 200, body, {}
+
+
+def user_id(login: str) -> int:
+    return int(fake_sha("user", login)[:7], 16)
+
+
 def list_issues(ctx: Ctx) -> Answer:
     repo = ctx.repo()
     state = ctx.query.get("state", "open")
@@ -754,6 +787,8 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
         "token",
     ),
     ("/app/installations", "", "GET", list_app_installations, "app"),
+    ("/user", "", "GET", get_authenticated_user, "token"),
+    ("/repos/{owner}/{repo}", "", "GET", get_repository, "token"),
     ("/app/hook/deliveries", "", "GET", list_hook_deliveries, "app"),
     (
         "/app/hook/deliveries/{delivery_id}/attempts",
@@ -778,7 +813,7 @@ def _bearer(request: Request) -> str | None:
 
 def _authenticate(
     fake: FakeGitHub, request: Request, kind: AuthKind, call: Call
-) -> tuple[str, int | None]:
+) -> tuple[str, int | None, str | None]:
     credential = _bearer(request)
     if credential is None:
         raise ApiError(401, "Requires authentication")
@@ -810,13 +845,15 @@ def _authenticate(
                 "'Issued at' claim ('iat') must be an Integer representing the time that the "
                 "assertion was issued",
             )
-        return "app", None
+        return "app", None, None
     token = fake.tokens.get(credential)
     if token is None or token.expires_at <= time.time():
         raise ApiError(401, "Bad credentials")
+    if token.user is not None:
+        return f"user:{token.user}", None, token.user
     if token.installation_id is None:
-        return "token", None
-    return str(token.installation_id), token.installation_id
+        return "token", None, None
+    return str(token.installation_id), token.installation_id, None
 
 
 def _request_id() -> str:
@@ -861,7 +898,7 @@ def _endpoint(
                     body = call.body = json.loads(raw)
                 except ValueError:
                     raise ApiError(400, "Problems parsing JSON") from None
-            identity, installation_id = _authenticate(fake, request, kind, call)
+            identity, installation_id, user = _authenticate(fake, request, kind, call)
             call.identity = identity
             window = fake.window(identity)
             for fault in fake.take_fault(template, method):
@@ -888,6 +925,7 @@ def _endpoint(
                 params={k: str(v) for k, v in request.path_params.items()},
                 body=body,
                 query=dict(request.query_params),
+                user=user,
             )
             answer = handler(ctx)
             if inspect.isawaitable(answer):
@@ -984,6 +1022,63 @@ def _control(fake: FakeGitHub) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def _oauth_authorize(fake: FakeGitHub) -> Callable[[Request], Awaitable[Response]]:
+    """GitHub's `/login/oauth/authorize` page, approved at once for the user `sign_in_as`
+    chose: a 302 back to the App's callback URL with `code` and `state`."""
+
+    async def endpoint(request: Request) -> Response:
+        query = request.query_params
+        try:
+            target = fake.authorize(
+                client_id=query.get("client_id", ""),
+                state=query.get("state"),
+                redirect_uri=query.get("redirect_uri"),
+            )
+        except ApiError as exc:
+            return Response(exc.message, status_code=exc.status, media_type="text/plain")
+        return Response(status_code=302, headers={"Location": target})
+
+    return endpoint
+
+
+def _oauth_access_token(fake: FakeGitHub) -> Callable[[Request], Awaitable[Response]]:
+    """`POST /login/oauth/access_token`: the code for a user access token. Parameters come
+    as a form, JSON or a query; the answer is JSON when `Accept` asks for it (else
+    form-encoded, as on GitHub), 200 with `error` when the code or client is wrong."""
+
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        params: dict[str, str] = dict(request.query_params)
+        if request.headers.get("content-type", "").startswith("application/json"):
+            try:
+                params.update({k: str(v) for k, v in json.loads(raw).items()})
+            except (ValueError, AttributeError):
+                return JSONResponse({"error": "invalid_request"}, status_code=400)
+        else:
+            params.update({k: v[-1] for k, v in parse_qs(raw.decode("latin-1")).items()})
+        answer = fake.exchange_code(
+            client_id=params.get("client_id", ""),
+            client_secret=params.get("client_secret", ""),
+            code=params.get("code", ""),
+        )
+        fake.calls.append(
+            Call(
+                method="POST",
+                path=request.url.path,
+                route="/login/oauth/access_token",
+                query={},
+                body={k: v for k, v in params.items() if k != "client_secret"},
+                authorization=None,
+                status=200,
+            )
+        )
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse(answer)
+        return Response(urlencode(answer), media_type="application/x-www-form-urlencoded")
+
+    return endpoint
+
+
 def _github_error(status: int) -> Callable[[Request, Exception], Awaitable[Response]]:
     async def handler(request: Request, exc: Exception) -> Response:
         message = "Not Found" if status == 404 else "Method Not Allowed"
@@ -999,6 +1094,9 @@ def build_app(fake: FakeGitHub) -> Starlette:
         for template, path, method, handler, kind in ROUTES
     ]
     routes.append(Route("/_fake/{name}", _control(fake), methods=["GET", "POST"]))
+    # The web flow lives on github.com, not the API: no rate limit, no API shapes.
+    routes.append(Route("/login/oauth/authorize", _oauth_authorize(fake), methods=["GET"]))
+    routes.append(Route("/login/oauth/access_token", _oauth_access_token(fake), methods=["POST"]))
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         404: _github_error(404),
         405: _github_error(405),

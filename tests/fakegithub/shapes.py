@@ -928,3 +928,41 @@ def hook_delivery(d: FakeDelivery) -> Json:
         "repository_id": d.repository_id,
         "throttled_at": None,
     }
+
+
+def private_user(api: str, login: str, ident: int) -> Json:
+    """`GET /user` for the user of a user access token: their private view."""
+    return {
+        **simple_user(api, login, ident),
+        "user_view_type": "private",
+        "name": login.capitalize(),
+        "company": None,
+        "blog": "",
+        "location": None,
+        "email": None,
+        "hireable": None,
+        "bio": None,
+        "twitter_username": None,
+        "public_repos": 0,
+        "public_gists": 0,
+        "followers": 0,
+        "following": 0,
+        "created_at": EPOCH_ISO,
+        "updated_at": EPOCH_ISO,
+        "private_gists": 0,
+        "total_private_repos": 0,
+        "owned_private_repos": 0,
+        "disk_usage": 0,
+        "collaborators": 0,
+        "two_factor_authentication": True,
+    }
+
+
+def full_repository(api: str, repo: FakeRepo) -> Json:
+    """`GET /repos/{owner}/{repo}`: the repository with what only the full view has."""
+    return {
+        **repository(api, repo),
+        "network_count": 0,
+        "subscribers_count": 0,
+        "open_issues_count": sum(1 for p in repo.pulls.values() if p.state == "open"),
+    }

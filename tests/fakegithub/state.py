@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlencode as _urlencode
 
 import httpx
 
@@ -339,6 +340,23 @@ class FakeToken:
     token: str
     installation_id: int | None  # None: a personal/static token that sees every repo
     expires_at: float
+    # A user access token (the OAuth web flow): it sees what that user may read.
+    user: str | None = None
+
+
+# The permissions a role gives on a repository, as `GET /repos/{owner}/{repo}` shows them.
+ROLE_RANKS = ("none", "read", "triage", "write", "maintain", "admin")
+
+
+def role_permissions(role: str) -> dict[str, bool]:
+    rank = ROLE_RANKS.index(role)
+    return {
+        "admin": rank >= 5,
+        "maintain": rank >= 4,
+        "push": rank >= 3,
+        "triage": rank >= 2,
+        "pull": rank >= 1,
+    }
 
 
 @dataclass
@@ -435,6 +453,9 @@ class FakeGitHub:
         "complete_ci",
         "run_ci",
         "ci_runs_json",
+        "set_oauth_app",
+        "sign_in_as",
+        "user_token",
     )
 
     def __init__(
@@ -454,6 +475,11 @@ class FakeGitHub:
         self.webhook_url: str | None = None
         self.webhook_secret = ""
         self.webhook_transport: httpx.AsyncBaseTransport | None = None
+        # The App's OAuth client (its client id, secret and callback URL): like the App,
+        # they outlive `reset`.
+        self.oauth_client_id: str | None = None
+        self.oauth_client_secret = ""
+        self.oauth_callback_url: str | None = None
         self._init_state()
         if app_id is not None and public_key is not None:
             self.set_app(app_id=app_id, public_key=public_key)
@@ -482,6 +508,10 @@ class FakeGitHub:
         self.api_url = "https://api.github.com"
         self._ids = itertools.count(1000)
         self._release = asyncio.Event()
+        # The OAuth web flow: who `/login/oauth/authorize` signs in, and the codes it gave
+        # (code -> login), each good for one exchange.
+        self.signed_in: str | None = None
+        self.oauth_codes: dict[str, str] = {}
 
     def next_id(self) -> int:
         return next(self._ids)
@@ -799,6 +829,70 @@ class FakeGitHub:
     def add_user(self, *, login: str) -> None:
         """A GitHub user who is no collaborator (public repositories: read)."""
         self.users.add(login)
+
+    # -- the OAuth web flow (sign in with GitHub) ---------------------------------------
+
+    def set_oauth_app(self, *, client_id: str, client_secret: str, callback_url: str) -> None:
+        """The App's OAuth client: `/login/oauth/authorize` sends people back to
+        `callback_url` (the App's "Callback URL") with a code for `client_id`."""
+        self.oauth_client_id = client_id
+        self.oauth_client_secret = client_secret
+        self.oauth_callback_url = callback_url
+
+    def sign_in_as(self, *, login: str | None) -> None:
+        """The user signed in to GitHub in the browser: `/login/oauth/authorize` approves
+        for them at once (None: nobody, it answers 401 as a sign-in page would)."""
+        if login is not None:
+            self.users.add(login)
+        self.signed_in = login
+
+    def user_token(self, *, login: str, expires_in: float = 8 * 3600.0) -> str:
+        """A user access token for `login`, as the code exchange gives one."""
+        self.users.add(login)
+        token = "ghu_" + uuid.uuid4().hex
+        self.tokens[token] = FakeToken(token, None, time.time() + expires_in, user=login)
+        return token
+
+    def authorize(self, *, client_id: str, state: str | None, redirect_uri: str | None) -> str:
+        """Where `/login/oauth/authorize` sends the browser: the callback with a code."""
+        if self.oauth_client_id is None or client_id != self.oauth_client_id:
+            raise ApiError(404, "Not Found")
+        if self.signed_in is None:
+            raise ApiError(401, "Sign in to GitHub first")
+        callback = self.oauth_callback_url or ""
+        # GitHub takes a redirect_uri only on the callback URL's host and under its path.
+        if redirect_uri is not None and not redirect_uri.startswith(callback):
+            raise ApiError(400, "The redirect_uri MUST match the registered callback URL")
+        code = uuid.uuid4().hex[:20]
+        self.oauth_codes[code] = self.signed_in
+        query = {"code": code} | ({"state": state} if state is not None else {})
+        target = redirect_uri or callback
+        return target + ("&" if "?" in target else "?") + _urlencode(query)
+
+    def exchange_code(self, *, client_id: str, client_secret: str, code: str) -> dict[str, Any]:
+        """`POST /login/oauth/access_token`: GitHub answers 200 either way, with an
+        `error` instead of a token when something is wrong."""
+        if client_id != self.oauth_client_id or not hmac.compare_digest(
+            client_secret, self.oauth_client_secret
+        ):
+            return {
+                "error": "incorrect_client_credentials",
+                "error_description": "The client_id and/or client_secret passed are incorrect.",
+            }
+        login = self.oauth_codes.pop(code, None)
+        if login is None:
+            return {
+                "error": "bad_verification_code",
+                "error_description": "The code passed is incorrect or expired.",
+            }
+        token = self.user_token(login=login)
+        return {"access_token": token, "token_type": "bearer", "scope": ""}
+
+    def user_role(self, *, full_name: str, login: str) -> str:
+        """What `login` may do on a repository: its collaborator role, else read on a
+        public repository and none on a private one."""
+        repo = self._repo(full_name)
+        return repo.roles.get(login) or ("none" if repo.private else "read")
 
     def add_comment(
         self,

@@ -64,6 +64,8 @@ TOKENS = "/app/installations/{installation_id}/access_tokens"
 INSTALL_REPOS = "/installation/repositories"
 WORKFLOW_RUNS = "/repos/{owner}/{repo}/actions/runs"
 CANCEL_RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+USER = "/user"
+REPO = "/repos/{owner}/{repo}"
 R = f"/repos/{FULL_NAME}"
 
 
@@ -141,6 +143,60 @@ async def installation_repositories_bad_token(env: Env) -> httpx.Response:
 @scenario("GET", INSTALL_REPOS, 403)
 async def installation_repositories_static_token(env: Env) -> httpx.Response:
     return await env.call("GET", INSTALL_REPOS, token=STATIC_TOKEN)
+
+
+# -- users and repositories as a signed-in user sees them (the dashboard) -----------------
+
+
+@scenario("GET", USER, 200)
+async def authenticated_user(env: Env) -> httpx.Response:
+    token = env.fake.user_token(login="mona")
+    response = await env.call("GET", USER, token=token)
+    assert response.json()["login"] == "mona"
+    return response
+
+
+@scenario("GET", USER, 403)
+async def authenticated_user_with_installation_token(env: Env) -> httpx.Response:
+    return await env.call("GET", USER)
+
+
+@scenario("GET", USER, 401)
+async def authenticated_user_bad_token(env: Env) -> httpx.Response:
+    return await env.call("GET", USER, token="ghu_nonsense")
+
+
+@scenario("GET", REPO, 200)
+async def repository_as_collaborator(env: Env) -> httpx.Response:
+    env.fake.set_permission(full_name=FULL_NAME, username="mona", role_name="maintain")
+    response = await env.call("GET", R, token=env.fake.user_token(login="mona"))
+    assert response.json()["permissions"]["maintain"] is True
+    assert response.json()["permissions"]["admin"] is False
+    return response
+
+
+@scenario("GET", REPO, 200)
+async def repository_public_to_a_stranger(env: Env) -> httpx.Response:
+    response = await env.call("GET", R, token=env.fake.user_token(login="stranger"))
+    assert response.json()["permissions"] == {
+        "admin": False,
+        "maintain": False,
+        "push": False,
+        "triage": False,
+        "pull": True,
+    }
+    return response
+
+
+@scenario("GET", REPO, 404)
+async def repository_private_to_a_stranger(env: Env) -> httpx.Response:
+    env.fake.add_repo(full_name="octo/private", private=True)
+    return await env.call("GET", "/repos/octo/private", token=env.fake.user_token(login="stranger"))
+
+
+@scenario("GET", REPO, 200)
+async def repository_with_installation_token(env: Env) -> httpx.Response:
+    return await env.call("GET", R)
 
 
 # -- pull requests ------------------------------------------------------------------------

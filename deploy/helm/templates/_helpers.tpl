@@ -129,6 +129,8 @@ GITHUB_APP_PRIVATE_KEY: {value: githubAppPrivateKey, optional: true}
 GITHUB_WEBHOOK_SECRET: {value: githubWebhookSecret, optional: true}
 API_TOKENS: {value: apiTokens, optional: true}
 GITHUB_TOKEN: {value: githubToken, optional: true}
+GITHUB_OAUTH_CLIENT_SECRET: {value: githubOauthClientSecret, optional: true}
+SESSION_SECRET: {value: sessionSecret, optional: true}
 {{- end }}
 
 {{/* The Secret's data (base64), from values; empty when an existing Secret is used. */}}

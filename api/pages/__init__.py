@@ -1,0 +1,1 @@
+"""The web dashboard: server-rendered pages with sign-in with GitHub (see `routes`)."""
