@@ -29,7 +29,7 @@ PERMISSIONS: dict[str, str] = {
     "pull_requests": "write",
     "contents": "write",
     "issues": "write",
-    "checks": "read",
+    "checks": "write",
     "statuses": "read",
     "administration": "read",
     "metadata": "read",

@@ -85,6 +85,9 @@ class PullSnapshot:
     # Commits of the base branch the head lacks (GitHub's compare). Branch protection's
     # "up to date" rule is not needed for the queue to test against the current base.
     behind_by: int = 0
+    # The base requires the queue's own check: GitHub blocks the merge until the queue
+    # marks the head as tested.
+    own_check_required: bool = False
 
 
 @dataclass(frozen=True)

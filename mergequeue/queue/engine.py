@@ -19,7 +19,8 @@ from mergequeue.queue.decide import BLOCKED_GRACE, CONFIRMING, QueueConfig, deci
 from mergequeue.queue.effective import EffectiveSettings, QueueMode
 from mergequeue.queue.executor import Executor, QueueEvents, Target, entry_snapshot
 from mergequeue.queue.parallel import ParallelBranch, drop_builds
-from mergequeue.queue.ports import RepositoryGitHub, StagingGitHub
+from mergequeue.queue.ports import RepositoryGitHub, ShowingGitHub, StagingGitHub
+from mergequeue.queue.publish import show_queue, voucher
 from mergequeue.queue.snapshot import read_snapshot
 from mergequeue.queue.store import QueueStore
 
@@ -47,6 +48,7 @@ async def evaluate(
 ) -> Evaluation:
     """Evaluate until nothing changes; records when it ran and its next deadline."""
     target = Target(repository.id, repository.full_name, settings.queue_label)
+    showing = cast(ShowingGitHub, github)
     executor = Executor(store, github, target, events, clock)
     config = QueueConfig(
         merge_method=settings.merge_method.value,
@@ -65,7 +67,7 @@ async def evaluate(
         held = 0
         if settings.mode == QueueMode.PARALLEL:
             staging = cast(StagingGitHub, github)
-            branch = ParallelBranch(store, staging, executor, settings, clock)
+            branch = ParallelBranch(store, staging, executor, settings, clock, voucher(showing))
             parallel_deadlines = []
             by_base = _by_base(await store.queued(repository.id))
             for build in await store.active_builds(repository.id):
@@ -101,9 +103,27 @@ async def evaluate(
                 continue
             actions = decide(entry_snapshot(entry, number), pull, config, clock())
             changed |= await executor.run(entry, number, actions)
+            if entry.status == CONFIRMING and pull is not None and pull.own_check_required:
+                # GitHub may be blocking only for want of the queue's own check: show the
+                # head as tested now, and look again.
+                shown = await show_queue(
+                    store=store,
+                    github=showing,
+                    repository_id=repository.id,
+                    status_comments=settings.status_comments,
+                    clock=clock,
+                )
+                changed |= shown > 0
             await store.commit()
         if changed:
             await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
+    await show_queue(
+        store=store,
+        github=showing,
+        repository_id=repository.id,
+        status_comments=settings.status_comments,
+        clock=clock,
+    )
     now = clock()
     repository.evaluated_at = now
     if settings.mode == QueueMode.PARALLEL:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -19,7 +19,7 @@ from statistics import median
 from mergequeue.github import GitHubError
 from mergequeue.models import QueueEntry, QueueEntryState
 from mergequeue.queue.decide import EntryStatus
-from mergequeue.queue.ports import Publication, ShowingGitHub
+from mergequeue.queue.ports import QUEUE_CHECK_NAME, Publication, Refused, ShowingGitHub
 from mergequeue.queue.store import QueueStore
 
 log = logging.getLogger("mergequeue.queue")
@@ -33,6 +33,7 @@ PACE_WINDOW = timedelta(days=1)
 # Dequeue reasons the pull request's author or a maintainer chose.
 WITHDRAWN = frozenset({"unlabeled", "cancelled", "api", "closed"})
 
+TESTED_STATES = frozenset({EntryStatus.MERGING, EntryStatus.CONFIRMING_BLOCKED})
 IN_PROGRESS = frozenset(
     {
         EntryStatus.BUILDING,
@@ -98,12 +99,30 @@ def render(view: EntryView, pace: Pace, now: datetime) -> Publication:
         if estimate
         else "No estimate yet: too few pull requests have landed recently."
     )
+    if view.status in TESTED_STATES:
+        # Every required check passed on what lands: the queue's own check says so, and a
+        # base that requires it lets the merge through.
+        return Publication("completed", "success", "Tested: landing", _doing(view))
     if view.status in IN_PROGRESS:
         title = f"Testing ({place})"
-        return Publication("in_progress", None, title, f"{view.detail or view.status}\n\n{when}")
+        return Publication("in_progress", None, title, f"{_doing(view)}\n\n{when}")
     return Publication(
         "queued", None, f"Queued ({place})", f"{view.detail or 'Waiting.'}\n\n{when}"
     )
+
+
+def _doing(view: EntryView) -> str:
+    """What the queue is doing with it, without the moving parts (the checks still pending
+    change with every check that reports: not worth a write each)."""
+    match view.status:
+        case EntryStatus.UPDATING:
+            return f"Updating its branch with `{view.base_ref}`."
+        case EntryStatus.WAITING_FOR_CHECKS:
+            return "Waiting for its required checks."
+        case EntryStatus.MERGING:
+            return "Merging."
+        case _:
+            return view.detail or str(view.status)
 
 
 def fingerprint(head_sha: str, publication: Publication) -> str:
@@ -116,10 +135,10 @@ def fingerprint(head_sha: str, publication: Publication) -> str:
             publication.summary,
         ]
     )
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def comment_body(number: int, publication: Publication) -> str:
+def comment_body(publication: Publication) -> str:
     return (
         f"**mergequeue**: {publication.title}\n\n{publication.summary}\n\n"
         "<sub>This comment is updated as the queue moves.</sub>"
@@ -133,28 +152,51 @@ class Publisher:
     status_comments: bool
 
     async def publish(self, entry: QueueEntry, head_sha: str, view: EntryView, pace: Pace) -> bool:
-        """Show the entry's state if it changed; False when GitHub could not be told (the
-        next evaluation tries again)."""
+        """Show the entry's state where it changed; False when GitHub could not be told
+        (the next evaluation tries again).
+
+        The check run carries everything (position, estimate, detail); the status comment
+        only the kind of state, so a queue moving ahead rewrites check runs, not comments.
+        """
         publication = render(view, pace, self.clock())
-        mark = fingerprint(head_sha, publication)
-        if entry.published == mark:
-            return True
+        check_mark = fingerprint(head_sha, publication)
+        comment_mark = fingerprint("", _coarse(publication)) if self.status_comments else ""
+        shown_check, _, shown_comment = (entry.published or "").partition(":")
         try:
-            check_id = entry.check_run_id if entry.check_sha == head_sha else None
-            entry.check_run_id = await self.github.publish(head_sha, publication, check_id)
-            entry.check_sha = head_sha
-            if self.status_comments:
+            if shown_check != check_mark or entry.check_sha != head_sha:
+                check_id = entry.check_run_id if entry.check_sha == head_sha else None
+                entry.check_run_id = await self.github.publish(head_sha, publication, check_id)
+                entry.check_sha = head_sha
+                shown_check = check_mark
+            if self.status_comments and shown_comment != comment_mark:
                 entry.status_comment_id = await self.github.upsert_comment(
-                    view.number, entry.status_comment_id, comment_body(view.number, publication)
+                    view.number, entry.status_comment_id, comment_body(_coarse(publication))
                 )
-        except GitHubError as exc:
+                shown_comment = comment_mark
+        except (GitHubError, Refused) as exc:
+            # Showing is never worth holding the queue for: tried again next evaluation.
             log.info(
                 "could not show the queue on the pull request",
                 extra={"pr": view.number, "why": str(exc)},
             )
             return False
-        entry.published = mark
+        finally:
+            entry.published = f"{shown_check}:{shown_comment}"
         return True
+
+
+def _coarse(publication: Publication) -> Publication:
+    """What the status comment says: the state, not its moving parts."""
+    if publication.status == "completed":
+        return publication
+    word = "Testing" if publication.status == "in_progress" else publication.title.split(" ")[0]
+    summary = (
+        "The queue is testing it with everything ahead of it."
+        if publication.status == "in_progress"
+        else "Waiting its turn. The `mergequeue` check on its head shows its position and an "
+        "estimate of when it lands."
+    )
+    return Publication(publication.status, None, word, summary)
 
 
 async def show_queue(
@@ -181,17 +223,18 @@ async def show_queue(
             if pull is None or pull.state != "open":
                 continue  # the next evaluation takes it out of the queue
             view = _view(entry, number, position, len(rows))
-            changed = entry.published
+            before = entry.published
             if not await publisher.publish(entry, pull.head_sha, view, pace):
                 return written
-            written += entry.published != changed
+            written += entry.published != before
+    queued_now = {number for _, number in live}
     for entry, number in await store.finished_since(repository_id, now - FINISHED_WITHIN):
-        if entry.check_sha is None:
-            continue  # never shown while queued: nothing to close
-        changed = entry.published
+        if entry.check_sha is None or number in queued_now:
+            continue  # never shown while queued, or queued again: the new stay shows it
+        before = entry.published
         if not await publisher.publish(entry, entry.check_sha, _view(entry, number, 0, 0), pace):
             return written
-        written += entry.published != changed
+        written += entry.published != before
     return written
 
 
@@ -206,3 +249,28 @@ def _view(entry: QueueEntry, number: int, position: int, queued: int) -> EntryVi
         position=position,
         queued=queued,
     )
+
+
+TESTED = Publication(
+    "completed",
+    "success",
+    "Tested by the merge queue",
+    "Every required check passed on exactly what lands.",
+)
+
+
+def voucher(github: ShowingGitHub) -> Callable[[str, str], Awaitable[None]]:
+    """Marks a commit the queue is about to land as passed by the queue's own check, when
+    the base branch requires that check (a team may, so that nothing lands around the
+    queue; the required checks are a conditional read, free when unchanged). Best effort:
+    when GitHub refuses, landing goes ahead and GitHub decides."""
+
+    async def vouch(sha: str, base_ref: str) -> None:
+        try:
+            if QUEUE_CHECK_NAME not in await github.required_checks(base_ref):
+                return
+            await github.publish(sha, TESTED, None)
+        except (GitHubError, Refused) as exc:
+            log.info("could not mark the commit as tested", extra={"sha": sha, "why": str(exc)})
+
+    return vouch

@@ -36,12 +36,19 @@ async def read_snapshot(
         return snapshot
     checks = own_check_aside(await github.checks(pull.head_sha))
     names = required if required is not None else await github.required_checks(pull.base_ref)
+    own_required = QUEUE_CHECK_NAME in names
     names = tuple(n for n in names if n != QUEUE_CHECK_NAME)
     behind = 0
     if judge_checks(checks, names).all_passed and pull.mergeable_state != "behind":
         # Asked only when the head would otherwise merge: the one moment it matters.
         behind = await github.behind_by(pull.base_ref, pull.head_sha)
-    return replace(snapshot, checks=checks, required=names, behind_by=behind)
+    return replace(
+        snapshot,
+        checks=checks,
+        required=names,
+        behind_by=behind,
+        own_check_required=own_required,
+    )
 
 
 def own_check_aside(checks: tuple[Check, ...]) -> tuple[Check, ...]:

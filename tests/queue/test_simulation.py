@@ -12,7 +12,8 @@ After every step:
   - nothing was merged with a failing or missing required check, or behind its base;
   - nothing was queued by someone without the permission to;
   - merges follow the order of queueing (first in, first out);
-  - every comment GitHub received was told exactly once.
+  - every comment GitHub received was told exactly once, and each pull request has at
+    most one status comment (it is edited in place).
 At the end, with requests stopped and GitHub healthy again, every head is acted on within
 minutes of CI reporting on it, so every entry is merged or dequeued with a reason within a
 bounded simulated time.
@@ -33,6 +34,7 @@ from mergequeue.models import Notice, NoticeKind, QueueEntryState
 from mergequeue.queue.authorize import may_command
 from mergequeue.queue.decide import PASSING
 from mergequeue.queue.pacing import reconcile_due
+from mergequeue.queue.ports import QUEUE_CHECK_NAME
 from mergequeue.queue.recover import RECOVERED_BY, recover_commands, recover_labelled
 from mergequeue.settings import load_settings
 from mergequeue.webhooks.events import Change, LabelChanged, PullRequestClosed, QueueCommand
@@ -40,6 +42,7 @@ from tests.queue.harness import FULL_NAME, LABEL, Harness
 from tests.queue.memory import BOT, rate_limited, unavailable
 
 STEPS = 150
+STATUS_COMMENT = "**mergequeue**"
 CI_TIMEOUT = timedelta(minutes=30)
 CI_LONGEST = timedelta(minutes=20)
 # Once CI has reported on a head, the queue acts on it (merges, dequeues or updates it)
@@ -92,6 +95,7 @@ class World:
     posted: int = 0
     settled: int = 0
     told_settled: int = 0
+    status_comments: set[int] = field(default_factory=set)
 
     # -- the outside world ------------------------------------------------------------
 
@@ -251,7 +255,12 @@ class World:
         fake = self.h.fake
         required = fake.required_check_names(full_name=FULL_NAME, branch="main")
         runs, _ = fake.latest_checks(full_name=FULL_NAME, sha=sha)
-        results = {r.name: r.conclusion for r in runs if r.status == "completed"}
+        # The queue's own check shows the queue; it is not one that must pass to merge.
+        results = {
+            r.name: r.conclusion
+            for r in runs
+            if r.status == "completed" and r.name != QUEUE_CHECK_NAME
+        }
         names = required or set(results)
         if not names or any(results.get(n) not in PASSING for n in names):
             self.violations.append(f"#{number} merged with checks {results}, required {names}")
@@ -277,8 +286,14 @@ class World:
             self.told_settled += _told(notices[self.settled])
             self.settled += 1
         told = self.told_settled + sum(_told(n) for n in notices[self.settled :])
-        posted = sum(1 for c in self.h.fake.comments[self.comments_seen :] if c.author == BOT)
-        self.posted += posted
+        new = [c for c in self.h.fake.comments[self.comments_seen :] if c.author == BOT]
+        # The status comment is edited in place: one per pull request, never told again.
+        for comment in new:
+            if comment.body.startswith(STATUS_COMMENT):
+                if comment.number in self.status_comments:
+                    self.violations.append(f"a second status comment on #{comment.number}")
+                self.status_comments.add(comment.number)
+        self.posted += sum(1 for c in new if not c.body.startswith(STATUS_COMMENT))
         self.comments_seen = len(self.h.fake.comments)
         if self.posted != told:
             self.violations.append(f"{self.posted} comments posted for {told} notices")
