@@ -303,6 +303,7 @@ class HandledCommand(Base):
 class NoticeKind(enum.StrEnum):
     COMMENT = "comment"
     REMOVE_LABEL = "remove_label"
+    REACTION = "reaction"  # on a command's comment: text is the reaction, target_id the comment
 
 
 class Notice(Base):
@@ -322,8 +323,10 @@ class Notice(Base):
     )
     number: Mapped[int] = mapped_column(Integer)
     kind: Mapped[NoticeKind] = mapped_column(_str_enum(NoticeKind))
-    # The comment's body, or the label to remove.
+    # The comment's body, the label to remove, or the reaction.
     text: Mapped[str] = mapped_column(Text)
+    # The comment a reaction goes on.
+    target_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column()
     # Set when GitHub refused it for good (e.g. the pull request is gone): not retried.

@@ -47,17 +47,20 @@ async def apply_queue_change(
                     body=refusal_text(change.author, settings.command_permission),
                 )
             )
+            await _react(store, repository, change, "-1")
         case QueueCommand(command="merge"):
-            await store.enqueue(repository, change.number, by=change.author, at=received_at)
+            done = await store.enqueue(repository, change.number, by=change.author, at=received_at)
+            await _react(store, repository, change, "+1" if done else "confused")
         case QueueCommand():
             # The label goes too: a labelled pull request is always a queued one, which is
             # what lets reconciliation queue labelled pull requests a webhook missed.
-            await store.dequeue(
+            done = await store.dequeue(
                 repository,
                 change.number,
                 reason=DequeueReason.CANCELLED.value,
                 remove_label=settings.queue_label,
             )
+            await _react(store, repository, change, "+1" if done else "confused")
         case LabelChanged() if change.label == settings.queue_label:
             if change.added:
                 await store.enqueue(repository, change.number, by=change.by, at=received_at)
@@ -72,3 +75,19 @@ async def apply_queue_change(
             pass
         case PullRequestClosed():
             await store.leave_closed(repository, change.number, merged=change.merged)
+
+
+async def _react(
+    store: QueueStore, repository: Repository, command: QueueCommand, content: str
+) -> None:
+    """Accepted (+1), refused (-1, with the reply saying why) or changing nothing
+    (confused: queued already, or not queued), at a glance on the command's comment."""
+    if command.comment_id:
+        await store.add_notice(
+            notices.reaction(
+                repository_id=repository.id,
+                number=command.number,
+                comment_id=command.comment_id,
+                content=content,
+            )
+        )

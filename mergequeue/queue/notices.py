@@ -9,13 +9,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mergequeue.github.errors import GitHubError, RateLimited, Unavailable
 from mergequeue.models import Notice, NoticeKind, utcnow
-from mergequeue.queue.ports import Refused, RepositoryGitHub
+from mergequeue.queue.ports import Refused, RepositoryGitHub, ShowingGitHub
 from mergequeue.upsert import insert_ignore
 
 if TYPE_CHECKING:
@@ -30,6 +30,15 @@ def comment(*, key: str, repository_id: int, number: int, body: str) -> Notice:
 
 def remove_label(*, key: str, repository_id: int, number: int, label: str) -> Notice:
     return _notice(key, repository_id, number, NoticeKind.REMOVE_LABEL, label)
+
+
+def reaction(*, repository_id: int, number: int, comment_id: int, content: str) -> Notice:
+    """A reaction on a command's comment: what the queue made of it, at a glance."""
+    notice = _notice(
+        f"command:{comment_id}:reaction", repository_id, number, NoticeKind.REACTION, content
+    )
+    notice.target_id = comment_id
+    return notice
 
 
 def _notice(key: str, repository_id: int, number: int, kind: NoticeKind, text: str) -> Notice:
@@ -86,6 +95,9 @@ async def send(
         try:
             if notice.kind == NoticeKind.COMMENT:
                 await github.comment(notice.number, notice.text)
+            elif notice.kind == NoticeKind.REACTION:
+                if notice.target_id is not None:
+                    await cast("ShowingGitHub", github).react(notice.target_id, notice.text)
             else:
                 await github.remove_label(notice.number, notice.text)
         except (RateLimited, Unavailable):
@@ -114,6 +126,7 @@ async def add(session: AsyncSession, notice: Notice) -> bool:
             "number": notice.number,
             "kind": notice.kind,
             "text": notice.text,
+            "target_id": notice.target_id,
             "created_at": notice.created_at,
         },
         conflict=["key"],

@@ -151,24 +151,40 @@ class Publisher:
     clock: Callable[[], datetime]
     status_comments: bool
 
-    async def publish(self, entry: QueueEntry, head_sha: str, view: EntryView, pace: Pace) -> bool:
+    async def publish(
+        self,
+        entry: QueueEntry,
+        view: EntryView,
+        pace: Pace,
+        head: Callable[[], Awaitable[str | None]],
+    ) -> bool:
         """Show the entry's state where it changed; False when GitHub could not be told
         (the next evaluation tries again).
 
         The check run carries everything (position, estimate, detail); the status comment
         only the kind of state, so a queue moving ahead rewrites check runs, not comments.
+        `head` reads the pull request's head, asked only when something is to be written.
         """
         publication = render(view, pace, self.clock())
-        check_mark = fingerprint(head_sha, publication)
+        # The head the queue is working on, when it is (a new push there is shown at once).
+        check_mark = fingerprint(entry.waiting_sha or "", publication)
         comment_mark = fingerprint("", _coarse(publication)) if self.status_comments else ""
         shown_check, _, shown_comment = (entry.published or "").partition(":")
+        # A stay that is over edits its comment; it never starts one.
+        may_comment = entry.status_comment_id is not None or view.state == QueueEntryState.QUEUED
+        comment_due = self.status_comments and may_comment and shown_comment != comment_mark
+        if shown_check == check_mark and entry.check_sha is not None and not comment_due:
+            return True
         try:
-            if shown_check != check_mark or entry.check_sha != head_sha:
+            if shown_check != check_mark or entry.check_sha is None:
+                head_sha = await head()
+                if head_sha is None:
+                    return True  # gone or closed: the next evaluation takes it out
                 check_id = entry.check_run_id if entry.check_sha == head_sha else None
                 entry.check_run_id = await self.github.publish(head_sha, publication, check_id)
                 entry.check_sha = head_sha
                 shown_check = check_mark
-            if self.status_comments and shown_comment != comment_mark:
+            if comment_due:
                 entry.status_comment_id = await self.github.upsert_comment(
                     view.number, entry.status_comment_id, comment_body(_coarse(publication))
                 )
@@ -219,23 +235,36 @@ async def show_queue(
         by_base.setdefault(entry.base_ref, []).append((entry, number))
     for rows in by_base.values():
         for position, (entry, number) in enumerate(rows, start=1):
-            pull = await github.pull(number)
-            if pull is None or pull.state != "open":
-                continue  # the next evaluation takes it out of the queue
             view = _view(entry, number, position, len(rows))
             before = entry.published
-            if not await publisher.publish(entry, pull.head_sha, view, pace):
+            if not await publisher.publish(entry, view, pace, _open_head(github, number)):
                 return written
             written += entry.published != before
     queued_now = {number for _, number in live}
-    for entry, number in await store.finished_since(repository_id, now - FINISHED_WITHIN):
-        if entry.check_sha is None or number in queued_now:
+    finished = await store.finished_since(repository_id, now - FINISHED_WITHIN)
+    # Only each pull request's last stay speaks (rows are in the order they finished).
+    last_stay = {number: entry.id for entry, number in finished}
+    for entry, number in finished:
+        if entry.check_sha is None or number in queued_now or last_stay[number] != entry.id:
             continue  # never shown while queued, or queued again: the new stay shows it
         before = entry.published
-        if not await publisher.publish(entry, entry.check_sha, _view(entry, number, 0, 0), pace):
+        shown_on = entry.check_sha
+
+        async def same_head(sha: str = shown_on) -> str | None:
+            return sha
+
+        if not await publisher.publish(entry, _view(entry, number, 0, 0), pace, same_head):
             return written
         written += entry.published != before
     return written
+
+
+def _open_head(github: ShowingGitHub, number: int) -> Callable[[], Awaitable[str | None]]:
+    async def head() -> str | None:
+        pull = await github.pull(number)
+        return pull.head_sha if pull is not None and pull.state == "open" else None
+
+    return head
 
 
 def _view(entry: QueueEntry, number: int, position: int, queued: int) -> EntryView:

@@ -249,4 +249,5 @@ async def test_a_dequeue_through_the_cancel_command_takes_the_label_off() -> Non
     await h.evaluate()
     assert h.entry(n).dequeue_reason == DequeueReason.CANCELLED
     assert LABEL not in h.labels(n)
-    assert [notice.kind for notice in h.store.notices] == [NoticeKind.REMOVE_LABEL]
+    kinds = [(notice.kind, notice.text) for notice in h.store.notices]
+    assert kinds == [(NoticeKind.REMOVE_LABEL, LABEL), (NoticeKind.REACTION, "+1")]
