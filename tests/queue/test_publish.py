@@ -158,3 +158,23 @@ def test_the_estimate_follows_the_recent_pace_of_landings() -> None:
     # Third in line: about an hour, shown to the next ten minutes.
     assert pace.estimate(3, t0) == t0 + timedelta(minutes=70)
     assert Pace.from_landings([t0]).estimate(1, t0) is None
+
+
+async def test_commands_get_a_reaction_saying_what_became_of_them() -> None:
+    h = Harness()
+    number = h.open_pull()
+    accepted = h.command(number, "merge", author="alice", association="OWNER")
+    again = h.command(number, "merge", author="alice", association="OWNER")
+    refused = h.command(number, "cancel", author="mallory", association="NONE")
+    for comment_id in (accepted.comment_id, again.comment_id, refused.comment_id):
+        h.fake.add_comment(full_name=FULL_NAME, number=number, body="/mergequeue", user="x")
+        h.fake.comments[-1].id = comment_id
+    await h.apply(accepted)
+    await h.apply(again)
+    await h.apply(refused, refused=frozenset({refused.comment_id}))
+    await h.evaluate()
+    reactions = {c.id: [r["content"] for r in c.reactions] for c in h.fake.comments}
+    assert reactions[accepted.comment_id] == ["+1"]
+    assert reactions[again.comment_id] == ["confused"]  # queued already: nothing changed
+    assert reactions[refused.comment_id] == ["-1"]
+    assert h.store.live(number) is not None
