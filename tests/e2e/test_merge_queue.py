@@ -230,3 +230,47 @@ def test_queue_depth_gauge_follows_the_queue(world: tuple[Scenario, Worker, str]
     for number in numbers:
         s.report(s.head(number), "ci", "failure")
     wait_for(lambda: depth() == 0, what="depth back to 0")
+
+
+def test_the_queue_shows_on_the_pull_request_in_a_check_run_and_one_comment(
+    world: tuple[Scenario, Worker, str],
+) -> None:
+    s, _, _ = world
+    first, second = s.open_pull(), s.open_pull()
+    s.comment(first, "/mergequeue merge")
+    s.add_label(second)
+
+    def shown(number: int, title: str) -> bool:
+        checks = s.own_checks(number)
+        return bool(checks) and checks[-1]["title"] == title
+
+    wait_for(lambda: shown(second, "Queued (position 2 of 2 on main)"), what="second queued")
+    wait_for(
+        lambda: (
+            shown(first, "Testing (position 1 of 1 on main)")
+            or shown(first, "Testing (position 1 of 2 on main)")
+        ),
+        what="first testing",
+    )
+    # The command got its reaction.
+    command = next(c for c in s.fake.control("comments_json") if c["body"] == "/mergequeue merge")
+    wait_for(
+        lambda: (
+            [
+                r["content"]
+                for r in next(
+                    c for c in s.fake.control("comments_json") if c["id"] == command["id"]
+                )["reactions"]
+            ]
+            == ["+1"]
+        ),
+        what="reaction",
+    )
+    s.report(s.head(first), "ci", "success")
+    wait_for(lambda: s.merged(first), what="first merged")
+    wait_for(lambda: s.own_checks(first)[-1]["conclusion"] == "success", what="landed shown")
+    wait_for(lambda: shown(second, "Testing (position 1 of 1 on main)"), what="second moves up")
+    # One status comment per pull request, edited in place.
+    [comment] = s.status_comments(first)
+    assert "Landed in main" in comment["body"] and comment["updated_at"] is not None
+    assert len(s.status_comments(second)) == 1

@@ -78,11 +78,26 @@ class Scenario:
         return bool(self.pull(number)["merged"])
 
     def comments(self, number: int) -> list[str]:
+        """What the queue said on the pull request (its status comment aside)."""
         return [
             c["body"]
             for c in self.fake.control("comments_json")
             if c.get("issue_number", c.get("number")) == number
+            and str(c.get("author", "")).endswith("[bot]")
+            and not c["body"].startswith("**mergequeue**")
         ]
+
+    def status_comments(self, number: int) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in self.fake.control("comments_json")
+            if c.get("number") == number and c["body"].startswith("**mergequeue**")
+        ]
+
+    def own_checks(self, number: int) -> list[dict[str, Any]]:
+        """The queue's own `mergequeue` check runs on the pull request's head."""
+        runs = self.fake.control("check_runs_json", full_name=self.full_name, sha=self.head(number))
+        return [r for r in runs if r["name"] == "mergequeue"]
 
     # --- changing the fake, and telling the service as GitHub would ----------------------
 
@@ -119,6 +134,15 @@ class Scenario:
         self, number: int, body: str, author: str = "octocat", association: str = "OWNER"
     ) -> None:
         pull = self.pull(number)
+        # Posted on the fake first, as on GitHub: the queue reacts to it there.
+        comment_id = self.fake.control(
+            "add_comment",
+            full_name=self.full_name,
+            number=number,
+            body=body,
+            user=author,
+            author_association=association,
+        )
         self._deliver(
             "issue_comment",
             {
@@ -129,7 +153,7 @@ class Scenario:
                     "pull_request": {"url": pull["url"]},
                 },
                 "comment": {
-                    "id": next(_ids),
+                    "id": comment_id,
                     "body": body,
                     "user": {"login": author, "id": 2},
                     "author_association": association,
