@@ -117,6 +117,13 @@ class Repository(Base):
     batch_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     # One status comment per queued pull request, edited in place (None: the default, on).
     status_comments: Mapped[bool | None] = mapped_column(Boolean)
+    # Parallel mode's optimistic validation: builds behind a failed one that may contradict it.
+    failure_depth: Mapped[int | None] = mapped_column(Integer)
+    # A freeze: builds go on, nothing lands, from `frozen_from` (None: now) until
+    # `frozen_until` (None: until lifted), for the reason shown wherever the queue is.
+    frozen_reason: Mapped[str | None] = mapped_column(Text)
+    frozen_from: Mapped[datetime | None] = mapped_column()
+    frozen_until: Mapped[datetime | None] = mapped_column()
     # Reconciliation's pacing: when the queue was last evaluated, and the next moment a
     # decision falls due without any webhook (a CI timeout).
     evaluated_at: Mapped[datetime | None] = mapped_column()
@@ -226,6 +233,8 @@ class QueueEntry(Base):
     dequeue_reason: Mapped[str | None] = mapped_column(String(64))
     # Parallel mode: entries of one half of a failed batch share a group, built together.
     batch_group: Mapped[str | None] = mapped_column(String(32))
+    # Urgent entries (1) go ahead of normal ones (0); each kind first in, first out.
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What the queue last showed on the pull request (a fingerprint: nothing is rewritten
     # while it holds), and its `mergequeue` check run on which head.
     published: Mapped[str | None] = mapped_column(String(40))
@@ -366,3 +375,23 @@ class Build(Base):
     outcome_detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_builds_active", "repository_id", "base_ref", "state"),)
+
+
+class CheckFlake(Base):
+    """A required check's failures on staging builds, and how many of them a later build
+    holding the same changes contradicted by passing (flaky failures)."""
+
+    __tablename__ = "check_flakes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    repository_id: Mapped[int] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    check_name: Mapped[str] = mapped_column(String(255))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    contradicted: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("repository_id", "check_name", name="uq_check_flakes_repository_check"),
+    )

@@ -136,6 +136,12 @@ BISECTIONS = Counter(
     "Parallel mode: failed batches split in halves to find the failing pull request",
     ["repository"],
 )
+FLAKY_FAILURES = Counter(
+    "mergequeue_flaky_failures_total",
+    "Parallel mode: a required check's failures on staging builds that a later build "
+    "holding the same changes contradicted by passing",
+    ["repository", "check"],
+)
 LANDINGS = Counter(
     "mergequeue_landings_total",
     "Parallel mode: times the base branch was moved to a tested staging commit",

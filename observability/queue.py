@@ -8,6 +8,7 @@ from observability.metrics import (
     BUILDS,
     BUILDS_IN_FLIGHT,
     DEQUEUES,
+    FLAKY_FAILURES,
     LANDINGS,
     MERGES,
     QUEUE_DEPTH,
@@ -37,6 +38,9 @@ class PrometheusQueueEvents:
 
     def landed(self, full_name: str) -> None:
         LANDINGS.labels(full_name).inc()
+
+    def flaky(self, full_name: str, check: str) -> None:
+        FLAKY_FAILURES.labels(full_name, check).inc()
 
 
 def observe_queue_depth(full_name: str, depth: int) -> None:

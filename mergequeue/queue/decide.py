@@ -35,6 +35,7 @@ class EntryStatus(StrEnum):
 
     WAITING = "waiting"  # queued behind others
     PAUSED = "paused"
+    FROZEN = "frozen"  # tested and ready, held until the base branch's freeze ends
     UPDATING = "updating"
     WAITING_FOR_CHECKS = "waiting_for_checks"
     CONFIRMING_BLOCKED = "confirming_blocked"
@@ -122,6 +123,8 @@ class QueueConfig:
     merge_method: str
     ci_timeout: timedelta
     paused: bool
+    # Why the base branch is frozen (nothing lands until it ends); None: not frozen.
+    frozen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -278,6 +281,16 @@ def decide(
             if refused is not None and refused.action == "merge":
                 why = f"GitHub refused to merge it: {refused.message}"
                 return [_dequeue(number, DequeueReason.MERGE_FAILED, why)]
+            if config.frozen is not None:
+                # Ready, held: the wait is the freeze's, not the checks', so no timeout.
+                return [
+                    SetStatus(
+                        number,
+                        EntryStatus.FROZEN,
+                        f"tested; {pull.base_ref} is frozen: {config.frozen}",
+                        stop_clock=True,
+                    )
+                ]
             return [
                 SetStatus(
                     number,

@@ -6,7 +6,7 @@ The one place that resolves them; the APIs show what this returns and the worker
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -43,6 +43,29 @@ class EffectiveSettings:
     batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
     # One status comment per queued pull request, edited in place.
     status_comments: bool = True
+    failure_depth: int = 0
+    # The freeze: its reason, and when it starts and ends (None: now / until lifted).
+    frozen_reason: str | None = None
+    frozen_from: datetime | None = None
+    frozen_until: datetime | None = None
+
+    def frozen(self, now: datetime) -> str | None:
+        """Why nothing lands now; None when nothing stops it."""
+        if self.frozen_reason is None:
+            return None
+        if self.frozen_from is not None and now < self.frozen_from:
+            return None
+        if self.frozen_until is not None and now >= self.frozen_until:
+            return None
+        return self.frozen_reason
+
+    def freeze_changes_at(self, now: datetime) -> datetime | None:
+        """When the freeze starts or ends next (a decision falls due then)."""
+        if self.frozen_reason is None:
+            return None
+        upcoming = [t for t in (self.frozen_from, self.frozen_until) if t is not None and t > now]
+        return min(upcoming) if upcoming else None
+
     # Parallel mode cancels the GitHub Actions runs of the builds it drops: only when the
     # installation granted `actions: write`, so no call is spent on a certain 403.
     cancel_workflow_runs: bool = False
@@ -73,5 +96,9 @@ def effective_settings(
             else repository.batch_wait_seconds
         ),
         status_comments=repository.status_comments is not False,
+        failure_depth=repository.failure_depth or 0,
+        frozen_reason=repository.frozen_reason,
+        frozen_from=repository.frozen_from,
+        frozen_until=repository.frozen_until,
         cancel_workflow_runs=installation is not None and installation.actions_write,
     )

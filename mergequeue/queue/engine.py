@@ -54,6 +54,7 @@ async def evaluate(
         merge_method=settings.merge_method.value,
         ci_timeout=settings.ci_timeout,
         paused=settings.paused,
+        frozen=settings.frozen(clock()),
     )
     await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
     if settings.mode != QueueMode.PARALLEL:
@@ -127,9 +128,13 @@ async def evaluate(
     now = clock()
     repository.evaluated_at = now
     if settings.mode == QueueMode.PARALLEL:
-        repository.deadline_at = min(parallel_deadlines) if parallel_deadlines else None
+        deadline = min(parallel_deadlines) if parallel_deadlines else None
     else:
-        repository.deadline_at = _next_deadline(await store.queued(repository.id), config, now)
+        deadline = _next_deadline(await store.queued(repository.id), config, now)
+    freeze_turns = settings.freeze_changes_at(now)
+    if freeze_turns is not None and (deadline is None or freeze_turns < deadline):
+        deadline = freeze_turns + timedelta(seconds=1)
+    repository.deadline_at = deadline
     await store.commit()
     return Evaluation(rounds=rounds, held=held)
 

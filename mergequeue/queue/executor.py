@@ -51,6 +51,10 @@ class QueueEvents(Protocol):
 
     def landed(self, full_name: str) -> None: ...
 
+    def flaky(self, full_name: str, check: str) -> None:
+        """A check's failure on a staging build that a later build contradicted."""
+        ...
+
 
 @dataclass(frozen=True)
 class Target:

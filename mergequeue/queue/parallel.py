@@ -23,6 +23,7 @@ from mergequeue.queue.effective import EffectiveSettings
 from mergequeue.queue.executor import Executor, set_status
 from mergequeue.queue.plan import (
     BuildView,
+    Contradicted,
     Drop,
     Land,
     Member,
@@ -122,6 +123,8 @@ class ParallelBranch:
             ci_timeout=self.settings.ci_timeout,
             paused=self.settings.paused,
             required=required,
+            failure_depth=self.settings.failure_depth,
+            frozen=self.settings.frozen(self.clock()),
         )
         decided = plan(queue, views, base_head, config, self.clock())
         by_id = {b.id: b for b in builds}
@@ -191,11 +194,32 @@ class ParallelBranch:
                     "bisecting", extra={"repository": self.full_name, "build": action.build_id}
                 )
                 return True
+            case Contradicted():
+                build = builds[action.build_id]
+                build.outcome = "flaky"
+                build.outcome_detail = (
+                    "failed " + ", ".join(action.checks) + "; a later build passed"
+                )
+                await self.store.count_check_failures(
+                    self.repository_id, action.checks, contradicted=True
+                )
+                for name in action.checks:
+                    self.executor.events.flaky(self.full_name, name)
+                log.info(
+                    "a failed build was contradicted by a later one",
+                    extra={
+                        "repository": self.full_name,
+                        "build": build.id,
+                        "checks": action.checks,
+                    },
+                )
+                return False
             case StartBuild():
                 raise AssertionError("builds are started by round()")
 
     async def _landed(self, build: Build, entries: dict[int, QueueEntry]) -> None:
-        self._end(build, BuildState.LANDED, "passed", None)
+        flaky = build.outcome == "flaky"
+        self._end(build, BuildState.LANDED, "flaky" if flaky else "passed", build.outcome_detail)
         for number, _ in build.members:
             entry = entries.get(int(number))
             if entry is not None:
@@ -230,6 +254,10 @@ class ParallelBranch:
 
     async def _drop(self, build: Build, action: Drop) -> None:
         self._end(build, BuildState.DROPPED, action.outcome, action.why)
+        if action.failed_checks:
+            await self.store.count_check_failures(
+                self.repository_id, action.failed_checks, contradicted=False
+            )
         await self.store.commit()
         if self.settings.cancel_workflow_runs:
             await cancel_runs(self.github, build.branch, self.full_name)

@@ -79,6 +79,15 @@ class ParallelConfig:
     paused: bool
     # The repository's own required checks; empty: every check that reports must pass.
     required: tuple[str, ...] = ()
+    # Optimistic validation: a failed build is acted on only once this many builds behind
+    # it (which hold its changes and more) finished without one passing.
+    failure_depth: int = 0
+    # Why the base branch is frozen (builds go on, nothing lands); None: not frozen.
+    frozen: str | None = None
+
+    @property
+    def lands(self) -> bool:
+        return not self.paused and self.frozen is None
 
 
 # Actions besides `Dequeue`, `LeaveMerged` and `SetStatus`, which mean what they mean in
@@ -108,6 +117,8 @@ class Drop:
     why: str
     # obsolete (what it tests would no longer land), failed or timed_out.
     outcome: str = "obsolete"
+    # The required checks that failed (a failed build's).
+    failed_checks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,14 @@ class StartBuild:
 
 
 @dataclass(frozen=True)
+class Contradicted:
+    """A failed build that a later build holding its changes passed: a flaky failure."""
+
+    build_id: int
+    checks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Split:
     """A batch failed: its halves are built apart until the failing pull request is found."""
 
@@ -129,7 +148,17 @@ class Split:
     groups: tuple[tuple[tuple[int, ...], str], ...]  # (numbers, group)
 
 
-ParallelAction = RecordLanded | Land | Drop | StartBuild | Split | Dequeue | LeaveMerged | SetStatus
+ParallelAction = (
+    RecordLanded
+    | Land
+    | Drop
+    | StartBuild
+    | Split
+    | Contradicted
+    | Dequeue
+    | LeaveMerged
+    | SetStatus
+)
 
 
 @dataclass(frozen=True)
@@ -194,14 +223,26 @@ def plan(
         if verdict.all_passed:
             continue
         timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
+        if verdict.failed and config.failure_depth > 0:
+            room = len(live) > position and len(chain) < config.max_builds
+            judged = _judge_by_those_behind(chain, verdicts, index, config, room, now)
+            if isinstance(judged, Land):
+                if config.lands:
+                    actions.append(Contradicted(build.id, verdict.failed))
+                    actions.append(judged)
+                    return Plan(tuple(actions), _earliest(deadlines))
+                break
+            if judged == "wait":
+                break
         if verdict.failed or (timed_out and not config.paused):
             actions.extend(_failed(build, verdict, chain[:index], config))
             outcome = "failed" if verdict.failed else "timed_out"
-            actions.append(Drop(build.id, ", ".join(verdict.failed) or "timed out", outcome))
+            why = ", ".join(verdict.failed) or "timed out"
+            actions.append(Drop(build.id, why, outcome, verdict.failed))
             for behind in chain[index + 1 :]:
                 actions.append(Drop(behind.id, f"a build ahead of it ({build.branch}) failed"))
             # What passed ahead of the failure lands; the rest is planned afresh.
-            if index > 0 and not config.paused:
+            if index > 0 and config.lands:
                 last = chain[index - 1]
                 assert last.sha is not None
                 actions.append(Land(last.id, last.sha))
@@ -212,7 +253,7 @@ def plan(
 
     # 5. Land the longest passed prefix of the chain.
     passed = list(takewhile(lambda bv: bv[1].all_passed, zip(chain, verdicts, strict=True)))
-    if passed and not config.paused:
+    if passed and config.lands:
         last = passed[-1][0]
         assert last.sha is not None
         actions.append(Land(last.id, last.sha))
@@ -244,6 +285,32 @@ def plan(
     # 7. What each entry is doing, for the API and the pull request.
     actions.extend(_statuses(live, chain, verdicts, config, starting))
     return Plan(tuple(actions), _earliest(deadlines))
+
+
+def _judge_by_those_behind(
+    chain: Sequence[BuildView],
+    verdicts: Sequence[CheckVerdict],
+    index: int,
+    config: ParallelConfig,
+    room_for_more: bool,
+    now: datetime,
+) -> Land | str:
+    """Optimistic validation of the failed build at `index`: a `Land` of the furthest build
+    behind it (within `failure_depth`) that passed, whose tree holds the failed build's
+    changes and was tested; "wait" while those behind it may still pass; "stands" once
+    they finished without passing."""
+    window = list(zip(chain, verdicts, strict=True))[index + 1 : index + 1 + config.failure_depth]
+    passed = [build for build, verdict in window if verdict.all_passed]
+    if passed:
+        last = passed[-1]
+        assert last.sha is not None
+        return Land(last.id, last.sha)
+    running = any(
+        not verdict.failed and now - build.started_at <= config.ci_timeout
+        for build, verdict in window
+    )
+    short = len(window) < config.failure_depth and room_for_more
+    return "wait" if running or short else "stands"
 
 
 def _left_on_github(pull: QueuedPull) -> Dequeue | LeaveMerged | None:
@@ -321,7 +388,9 @@ def _statuses(
         found = in_build.get(pull.number)
         if found is not None:
             build, verdict = found
-            if verdict.all_passed:
+            if verdict.all_passed and config.frozen is not None:
+                detail = f"passed in {build.branch}; {config.base_ref} is frozen: {config.frozen}"
+            elif verdict.all_passed:
                 detail = f"passed in {build.branch}; lands when the builds ahead of it pass"
             else:
                 detail = f"testing in {build.branch}: " + ", ".join(verdict.pending)

@@ -89,6 +89,10 @@ def render(view: EntryView, pace: Pace, now: datetime) -> Publication:
         conclusion = "cancelled" if reason in WITHDRAWN else "failure"
         return Publication("completed", conclusion, f"Left the queue: {reason}", why)
     place = f"position {view.position} of {view.queued} on {view.base_ref}"
+    if view.status == EntryStatus.FROZEN:
+        return Publication(
+            "queued", None, f"Frozen ({place})", view.detail or "The base is frozen."
+        )
     if view.status == EntryStatus.PAUSED:
         return Publication(
             "queued", None, f"Paused ({place})", view.detail or "The queue is paused."

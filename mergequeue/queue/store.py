@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mergequeue.models import (
     Build,
     BuildState,
+    CheckFlake,
     DeliveryState,
     HandledCommand,
     Notice,
@@ -99,6 +100,13 @@ class QueueStore(Protocol):
 
     async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
         """When the queue merged pull requests since `since`."""
+        ...
+
+    async def count_check_failures(
+        self, repository_id: int, names: tuple[str, ...], *, contradicted: bool
+    ) -> None:
+        """Count a staging build's failed checks; `contradicted`: a later build holding
+        the same changes passed (the failures were flaky)."""
         ...
 
     async def commit(self) -> None: ...
@@ -254,6 +262,23 @@ class SqlQueueStore:
             )
         )
         return [at for at in found.all() if at is not None]
+
+    async def count_check_failures(
+        self, repository_id: int, names: tuple[str, ...], *, contradicted: bool
+    ) -> None:
+        for name in names:
+            row = await self.session.scalar(
+                select(CheckFlake).where(
+                    CheckFlake.repository_id == repository_id, CheckFlake.check_name == name
+                )
+            )
+            if row is None:
+                row = CheckFlake(repository_id=repository_id, check_name=name[:255])
+                row.failures = row.contradicted = 0
+                self.session.add(row)
+            row.failures += 1
+            row.contradicted += int(contradicted)
+            row.updated_at = utcnow()
 
     async def commit(self) -> None:
         await self.session.commit()

@@ -364,6 +364,8 @@ class MemoryStore:
     clock: Callable[[], datetime] | None = None
     handled: set[int] = field(default_factory=set)
     builds: list[Build] = field(default_factory=list)
+    # check name -> (failures, contradicted)
+    flakes: dict[str, tuple[int, int]] = field(default_factory=dict)
     commits: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -418,6 +420,13 @@ class MemoryStore:
         ]
         done.sort(key=lambda e: (e.finished_at or since, e.id))
         return [(e, self.numbers[e.id]) for e in done]
+
+    async def count_check_failures(
+        self, repository_id: int, names: tuple[str, ...], *, contradicted: bool
+    ) -> None:
+        for name in names:
+            failures, flaky = self.flakes.get(name, (0, 0))
+            self.flakes[name] = (failures + 1, flaky + int(contradicted))
 
     async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
         return [
@@ -538,6 +547,7 @@ class RecordedEvents:
     in_flight: int = 0
     bisections: int = 0
     landings: int = 0
+    flaky_checks: list[str] = field(default_factory=list)
 
     def merged(self, full_name: str, seconds_in_queue: float) -> None:
         self.merges.append((full_name, seconds_in_queue))
@@ -559,3 +569,6 @@ class RecordedEvents:
 
     def landed(self, full_name: str) -> None:
         self.landings += 1
+
+    def flaky(self, full_name: str, check: str) -> None:
+        self.flaky_checks.append(check)
