@@ -89,7 +89,7 @@ async def post(client: httpx.AsyncClient, url: str, text: str) -> str | None:
         async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
             async with client.stream("POST", url, json={"text": text}) as response:
                 read = 0
-                async for chunk in response.aiter_raw():
+                async for chunk in response.aiter_bytes():
                     read += len(chunk)
                     if read >= MAX_RESPONSE_BYTES:
                         break

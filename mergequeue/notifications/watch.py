@@ -143,7 +143,7 @@ async def _heads(session: AsyncSession, repository_id: int) -> list[tuple[QueueE
         .order_by(QueueEntry.base_ref, QueueEntry.enqueued_at, QueueEntry.id)
     )
     heads: dict[str, tuple[QueueEntry, int]] = {}
-    for entry, number in rows.tuples():
+    for entry, number in rows.all():
         heads.setdefault(entry.base_ref, (entry, number))
     return list(heads.values())
 
