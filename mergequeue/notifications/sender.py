@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol
@@ -32,6 +33,22 @@ from mergequeue.queue.effective import destination_url
 from mergequeue.settings import Settings
 
 log = logging.getLogger("mergequeue.notifications")
+
+# httpx logs every request's full URL (INFO, "HTTP Request: POST <url> ..."): while a
+# notification is being sent, its URL there becomes its host.
+_SENDING: ContextVar[bool] = ContextVar("mergequeue_notification_sending", default=False)
+
+
+class _HostOnly(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SENDING.get() and isinstance(record.args, tuple):
+            record.args = tuple(
+                host_of(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+logging.getLogger("httpx").addFilter(_HostOnly())
 
 # Attempts before a notification is given up: with the backoff below, about 17 minutes.
 MAX_ATTEMPTS: Final = 10
@@ -85,6 +102,7 @@ def backoff(attempts: int) -> timedelta:
 async def post(client: httpx.AsyncClient, url: str, text: str) -> str | None:
     """POST the message; None when the receiver took it (2xx), else why not (a status or
     an error type, never the URL)."""
+    token = _SENDING.set(True)
     try:
         async with asyncio.timeout(REQUEST_DEADLINE_SECONDS):
             async with client.stream("POST", url, json={"text": text}) as response:
@@ -101,6 +119,8 @@ async def post(client: httpx.AsyncClient, url: str, text: str) -> str | None:
     except httpx.HTTPError as exc:
         # The message may quote the URL: the type says enough.
         return f"connection failed ({type(exc).__name__})"
+    finally:
+        _SENDING.reset(token)
     if 200 <= status < 300:
         return None
     if 300 <= status < 400:

@@ -235,6 +235,17 @@ async def test_a_failure_is_logged_in_one_line_naming_the_host_only(
     assert "global-secret" not in everything and "/services/" not in everything
 
 
+async def test_httpx_request_lines_show_the_host_only(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    await store(database)
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        await send(database, Receiver(), Clock())
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines and all("hooks.example.com" in line for line in lines)
+    assert not any("global-secret" in line or "/services/" in line for line in lines)
+
+
 async def test_a_redirect_is_not_followed_and_counts_as_a_failure(database: Database) -> None:
     await store(database)
     receiver = Receiver([302])
