@@ -126,6 +126,7 @@ async def update_settings(
     max_parallel_builds: int | Unset | None = UNSET,
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
+    notify_webhook_url: str | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings (None resets one to its default); raises
     `commands.InvalidSettings` before changing anything when a value is out of range."""
@@ -140,6 +141,7 @@ async def update_settings(
         max_parallel_builds=max_parallel_builds,
         batch_size=batch_size,
         batch_wait_seconds=batch_wait_seconds,
+        notify_webhook_url=notify_webhook_url,
     )
     await session.commit()
     log.info("settings changed through the API", extra={"repository": repository.full_name})

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from api.inputs import printable
+from mergequeue.notifications.urls import MAX_URL_LENGTH
 from mergequeue.queue.commands import (
     MAX_BATCH_WAIT_SECONDS,
     MAX_CHECK_NAME_LENGTH,
@@ -55,6 +56,10 @@ class RepositoryOut(BaseModel):
     )
     batch_wait_seconds: int = Field(
         description="parallel mode: how long a batch not yet full waits for more pull requests"
+    )
+    notify_webhook_url: str | None = Field(
+        description="the repository's own Slack-compatible incoming-webhook URL for "
+        "notifications (besides NOTIFY_WEBHOOK_URL); null: none"
     )
 
 
@@ -114,6 +119,12 @@ CheckName = Annotated[
     AfterValidator(printable),
 ]
 
+NotifyUrl = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_URL_LENGTH),
+    AfterValidator(printable),
+]
+
 
 class RepositorySettingsIn(BaseModel):
     """Only the fields sent change; an explicit null resets a setting to its default."""
@@ -159,6 +170,12 @@ class RepositorySettingsIn(BaseModel):
         le=MAX_BATCH_WAIT_SECONDS,
         description="seconds a batch not yet full waits for more pull requests; "
         f"null: {DEFAULT_BATCH_WAIT_SECONDS}",
+    )
+
+    notify_webhook_url: NotifyUrl | None = Field(
+        default=None,
+        description="an http(s) Slack-compatible incoming-webhook URL that hears of this "
+        "repository's queue; null: none of its own",
     )
 
     def changes(self) -> dict[str, Any]:

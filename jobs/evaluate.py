@@ -23,7 +23,11 @@ from mergequeue.queue.effective import effective_settings
 from mergequeue.queue.engine import Evaluation, evaluate
 from mergequeue.queue.store import SqlQueueStore
 from mergequeue.tasks import EVALUATE_QUEUE, dirty_key, evaluate_job_id
-from observability.queue import PrometheusQueueEvents, observe_queue_depth
+from observability.queue import (
+    PrometheusQueueEvents,
+    observe_queue_depth,
+    observe_queue_paused,
+)
 
 log = logging.getLogger("mergequeue.queue")
 
@@ -107,6 +111,7 @@ async def _evaluate(
             )
         )
         observe_queue_depth(repository.full_name, int(depth or 0))
+        observe_queue_paused(repository.full_name, repository.paused)
     return evaluation
 
 

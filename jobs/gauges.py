@@ -1,4 +1,5 @@
-"""`refresh_gauges`: the state gauges (queue depths, inbox backlog) read from the record.
+"""`refresh_gauges`: the state gauges (queue depths, paused queues, inbox backlog) read
+from the record.
 
 The database and Redis are the record; the gauges are a periodic reading of them, so a
 worker restart or a second worker never leaves them wrong for long.
@@ -18,7 +19,13 @@ from mergequeue.models import (
     Repository,
     WebhookDelivery,
 )
-from observability.metrics import ARQ_QUEUE_DEPTH, QUEUE_DEPTH, WEBHOOK_INBOX_PENDING
+from observability.metrics import (
+    ARQ_QUEUE_DEPTH,
+    QUEUE_DEPTH,
+    QUEUE_PAUSED,
+    WEBHOOK_INBOX_PENDING,
+)
+from observability.queue import forget_repositories_except
 
 
 async def refresh_gauges(ctx: dict[str, Any]) -> None:
@@ -28,13 +35,13 @@ async def refresh_gauges(ctx: dict[str, Any]) -> None:
 
     async with worker.database.sessions() as session:
         depth_rows = await session.execute(
-            select(Repository.owner, Repository.name, func.count(QueueEntry.id))
+            select(Repository.owner, Repository.name, Repository.paused, func.count(QueueEntry.id))
             .outerjoin(
                 QueueEntry,
                 (QueueEntry.repository_id == Repository.id)
                 & (QueueEntry.state == QueueEntryState.QUEUED),
             )
-            .group_by(Repository.id, Repository.owner, Repository.name)
+            .group_by(Repository.id, Repository.owner, Repository.name, Repository.paused)
         )
         pending = await session.scalar(
             select(func.count())
@@ -43,16 +50,11 @@ async def refresh_gauges(ctx: dict[str, Any]) -> None:
         )
 
     seen: set[str] = set()
-    for owner, name, depth in depth_rows.tuples():
+    for owner, name, paused, depth in depth_rows.tuples():
         repository = f"{owner}/{name}"
         seen.add(repository)
         QUEUE_DEPTH.labels(repository).set(depth)
+        QUEUE_PAUSED.labels(repository).set(1 if paused else 0)
     # Repositories that left (uninstalled) stop being exported instead of freezing.
-    for labels in list(_exported_repositories()):
-        if labels not in seen:
-            QUEUE_DEPTH.remove(labels)
+    forget_repositories_except(seen)
     WEBHOOK_INBOX_PENDING.labels(DeliveryState.RECEIVED.value).set(pending or 0)
-
-
-def _exported_repositories() -> set[str]:
-    return {sample.labels["repository"] for m in QUEUE_DEPTH.collect() for sample in m.samples}

@@ -21,6 +21,7 @@ from jobs.context import WorkerContext
 from jobs.deliveries import PROCESS_TIMEOUT_SECONDS, process_delivery, sweep_inbox
 from jobs.evaluate import evaluate_queue
 from jobs.gauges import refresh_gauges
+from jobs.notifications import send_notifications, watch_notifications
 from jobs.reconcile import reconcile_queues, recover_missed_requests
 from jobs.redelivery import redeliver_failed_webhooks
 from jobs.repositories import sync_all_installations, sync_repositories
@@ -56,6 +57,8 @@ HEALTH_CHECK_KEY = f"arq:queue:health-check:{socket.gethostname()}"
 # period, so Kubernetes does not SIGKILL the worker first.
 SHUTDOWN_GRACE_SECONDS = 45
 POLL_DELAY_SECONDS = 0.05
+# How often the notifications outbox is looked at (a cheap query while it is empty).
+NOTIFY_SEND_EVERY_SECONDS = 5
 
 
 def _load() -> Settings:
@@ -187,6 +190,10 @@ class WorkerSettings:
         ),
         _periodic(sweep_inbox, second={5, 15, 25, 35, 45, 55}),
         _periodic(refresh_gauges, second={0, 10, 20, 30, 40, 50}),
+        # Notifications: decided from the database every 30 s, sent every 5 s (a retry's
+        # backoff starts at 2 s); apart from queue evaluations, so a chat never slows them.
+        _periodic(watch_notifications, second={12, 42}),
+        _periodic(send_notifications, second=set(range(3, 60, NOTIFY_SEND_EVERY_SECONDS))),
     ]
     on_startup = startup
     on_shutdown = shutdown

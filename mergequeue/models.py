@@ -124,6 +124,11 @@ class Repository(Base):
     frozen_reason: Mapped[str | None] = mapped_column(Text)
     frozen_from: Mapped[datetime | None] = mapped_column()
     frozen_until: Mapped[datetime | None] = mapped_column()
+    # Since when merging is paused (None while it is not): a pause that lasts is announced.
+    paused_at: Mapped[datetime | None] = mapped_column()
+    # The repository's own incoming-webhook URL for notifications (Slack-compatible), next
+    # to the global NOTIFY_WEBHOOK_URL; None: none of its own.
+    notify_webhook_url: Mapped[str | None] = mapped_column(String(2048))
     # Reconciliation's pacing: when the queue was last evaluated, and the next moment a
     # decision falls due without any webhook (a CI timeout).
     evaluated_at: Mapped[datetime | None] = mapped_column()
@@ -394,4 +399,48 @@ class CheckFlake(Base):
 
     __table_args__ = (
         UniqueConstraint("repository_id", "check_name", name="uq_check_flakes_repository_check"),
+    )
+
+
+class NotificationDestination(enum.StrEnum):
+    GLOBAL = "global"  # NOTIFY_WEBHOOK_URL
+    REPOSITORY = "repository"  # the repository's notify_webhook_url
+
+
+class Notification(Base):
+    """A message for a chat's incoming webhook (the notifications outbox).
+
+    Written in the transaction that decides it (a dequeue, a stuck or paused queue, a rate
+    limit nearly spent), one row per destination, and sent by the worker's
+    `send_notifications` job, never by the queue's evaluation: a slow or failing endpoint
+    delays nothing else. `key` names the event, so deciding it again stores nothing new.
+    """
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # The event: dequeue:<entry id>, stuck:<entry id>:<sha>, paused:<repository id>:<epoch>,
+    # ratelimit:<installation>:<reset epoch>.
+    key: Mapped[str] = mapped_column(String(255))
+    destination: Mapped[NotificationDestination] = mapped_column(_str_enum(NotificationDestination))
+    # The repository it is about (its own URL is read when sending); None: installation-wide.
+    repository_id: Mapped[int | None] = mapped_column(
+        ForeignKey("repositories.id", ondelete="CASCADE"), index=True
+    )
+    event: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Failed attempts so far, and when the next may start (while one is under way: the end
+    # of its lease, so a second worker does not send it too).
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    due_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column()
+    # Set when it will not be sent: too many failed attempts, or its destination was removed.
+    gave_up_at: Mapped[datetime | None] = mapped_column()
+    # The last failure (status or error type; never the URL).
+    error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        UniqueConstraint("key", "destination", name="uq_notifications_key_destination"),
+        Index("ix_notifications_due", "sent_at", "gave_up_at", "due_at"),
     )

@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mergequeue.notifications.urls import check_webhook_url
+
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
 
@@ -131,6 +133,12 @@ class Settings(BaseSettings):
     WEBHOOK_REDELIVERY_MAX_PER_RUN: int = 100
     WEBHOOK_REDELIVERY_REPEAT_AFTER_SECONDS: int = 3600
 
+    # Notifications (mergequeue.notifications): a Slack-compatible incoming webhook that hears
+    # of every repository's events (its path is a secret for Slack), and how long a pause
+    # lasts before it is announced.
+    NOTIFY_WEBHOOK_URL: SecretStr | None = None
+    NOTIFY_PAUSED_AFTER_SECONDS: int = 3600
+
     # Not in the contract's table, but operators need to tune them; documented in the README.
     LOG_LEVEL: str = "INFO"
     LOG_FORMAT: str = "auto"
@@ -156,6 +164,7 @@ class Settings(BaseSettings):
         "GITHUB_OAUTH_CLIENT_SECRET",
         "SESSION_SECRET",
         "GITHUB_WEB_URL",
+        "NOTIFY_WEBHOOK_URL",
         mode="before",
     )
     @classmethod
@@ -228,6 +237,18 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value.rstrip("/")
+
+    @field_validator("NOTIFY_WEBHOOK_URL")
+    @classmethod
+    def _notify_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        return SecretStr(check_webhook_url(value.get_secret_value()))
+
+    @field_validator("NOTIFY_PAUSED_AFTER_SECONDS")
+    @classmethod
+    def _paused_after(cls, value: int) -> int:
+        return _within(value, 60, 7 * 86400, "seconds")
 
     @field_validator("SESSION_SECRET")
     @classmethod
@@ -359,6 +380,12 @@ class Settings(BaseSettings):
             return "https://github.com"
         return api.removesuffix("/api/v3")
 
+    @property
+    def notify_webhook_url(self) -> str | None:
+        """The global notifications URL (None: not set)."""
+        url = self.NOTIFY_WEBHOOK_URL
+        return url.get_secret_value() if url is not None else None
+
     def github_private_key(self) -> str | None:
         if self.GITHUB_APP_PRIVATE_KEY is not None:
             return self.GITHUB_APP_PRIVATE_KEY.get_secret_value()
@@ -399,5 +426,13 @@ def _describe(exc: ValidationError) -> str:
 
 
 def _redact(variable: str, value: object) -> object:
-    secretish = ("PASSWORD", "SECRET", "TOKEN", "KEY", "DATABASE_URL", "REDIS_URL")
+    secretish = (
+        "PASSWORD",
+        "SECRET",
+        "TOKEN",
+        "KEY",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "WEBHOOK_URL",
+    )
     return "<redacted>" if any(word in variable for word in secretish) else value

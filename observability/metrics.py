@@ -97,6 +97,14 @@ QUEUE_DEPTH = Gauge(
     ["repository"],
     multiprocess_mode="mostrecent",
 )
+# 1 while merging is paused on purpose (the API, the dashboard), 0 otherwise: lets the
+# "queue not moving" alert tell a pause from a stuck queue.
+QUEUE_PAUSED = Gauge(
+    "mergequeue_queue_paused",
+    "1 while a repository's merge queue is paused, 0 otherwise",
+    ["repository"],
+    multiprocess_mode="mostrecent",
+)
 MERGES = Counter(
     "mergequeue_merges_total",
     "Pull requests merged by the queue",
@@ -176,6 +184,13 @@ CONFIG_FILE_ERRORS = Counter(
     "mergequeue_config_file_errors_total",
     "Reads of a repository's .github/mergequeue.yml that found it invalid (nothing applied)",
     ["repository"],
+)
+# Attempts to send a notification to a chat's incoming webhook: `sent`, `failed` (to be
+# retried with backoff) or `gave_up` (its last attempt failed; recorded in the outbox).
+NOTIFICATIONS = Counter(
+    "mergequeue_notifications_total",
+    "Notification sending attempts, by outcome (sent, failed, gave_up)",
+    ["outcome"],
 )
 BUILD_INFO = Gauge(
     "mergequeue_build_info",

@@ -12,6 +12,7 @@ from observability.metrics import (
     LANDINGS,
     MERGES,
     QUEUE_DEPTH,
+    QUEUE_PAUSED,
     TIME_TO_MERGE,
 )
 
@@ -45,3 +46,15 @@ class PrometheusQueueEvents:
 
 def observe_queue_depth(full_name: str, depth: int) -> None:
     QUEUE_DEPTH.labels(full_name).set(depth)
+
+
+def observe_queue_paused(full_name: str, paused: bool) -> None:
+    QUEUE_PAUSED.labels(full_name).set(1 if paused else 0)
+
+
+def forget_repositories_except(seen: set[str]) -> None:
+    """Repositories that left (uninstalled) stop being exported instead of freezing."""
+    for gauge in (QUEUE_DEPTH, QUEUE_PAUSED):
+        exported = {sample.labels["repository"] for m in gauge.collect() for sample in m.samples}
+        for repository in exported - seen:
+            gauge.remove(repository)

@@ -264,6 +264,11 @@ def resolve_batch_wait_seconds(repository: Repository, info: Info) -> int:
     return int(effective_settings(repository, _context(info).settings).batch_wait.total_seconds())
 
 
+@repository_type.field("notifyWebhookUrl")
+def resolve_notify_webhook_url(repository: Repository, info: Info) -> str | None:
+    return effective_settings(repository, _context(info).settings).notify_webhook_url
+
+
 @repository_type.field("queue")
 async def resolve_queue(repository: Repository, info: Info) -> list[dict[str, Any]]:
     async with _context(info).db() as session:

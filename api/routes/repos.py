@@ -40,6 +40,7 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
         max_parallel_builds=effective.max_parallel_builds,
         batch_size=effective.batch_size,
         batch_wait_seconds=int(effective.batch_wait.total_seconds()),
+        notify_webhook_url=effective.notify_webhook_url,
     )
 
 

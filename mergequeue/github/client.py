@@ -373,6 +373,16 @@ class GitHubClient:
         remaining, limit, reset = last
         return Budget(remaining=remaining, limit=limit, reset_at=float(reset))
 
+    def budgets(self) -> dict[str, Budget]:
+        """Every rate-limit budget GitHub last reported to this client, by whose quota it is
+        (an installation id, `token` for a single token, `app` for the App's own calls)."""
+        from mergequeue.queue.ports import Budget
+
+        return {
+            key: Budget(remaining=remaining, limit=limit, reset_at=float(reset))
+            for key, (remaining, limit, reset) in self._shared.budgets.items()
+        }
+
     def granted_permissions(self) -> Mapping[str, str] | None:
         """What GitHub granted this installation view's current token (the token
         answer's `permissions`); None for a single token, or before a token was minted."""

@@ -24,6 +24,7 @@ from mergequeue.models import (
     Repository,
     utcnow,
 )
+from mergequeue.notifications.urls import check_webhook_url
 from mergequeue.queue import notices
 from mergequeue.queue.decide import EntryStatus
 from mergequeue.queue.effective import MAX_BATCH_SIZE, MAX_PARALLEL_BUILDS, QueueMode
@@ -187,6 +188,11 @@ def finish(entry: QueueEntry, state: QueueEntryState, reason: str | None) -> Non
 
 
 async def set_paused(*, session: AsyncSession, repository: Repository, paused: bool) -> Repository:
+    if paused and not repository.paused:
+        # Since when: a pause that lasts NOTIFY_PAUSED_AFTER_SECONDS is announced once.
+        repository.paused_at = utcnow()
+    elif not paused:
+        repository.paused_at = None
     repository.paused = paused
     await session.flush()
     return repository
@@ -353,6 +359,15 @@ def _whole_number(name: str, low: int, high: int, unit: str = "") -> Callable[[o
     return check
 
 
+def _check_notify_webhook_url(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidSettings("notify_webhook_url must be a string")
+    try:
+        return check_webhook_url(value)
+    except ValueError as exc:
+        raise InvalidSettings(f"notify_webhook_url {exc}") from None
+
+
 _check_ci_timeout = _whole_number(
     "ci_timeout_seconds", MIN_CI_TIMEOUT_SECONDS, MAX_CI_TIMEOUT_SECONDS, "seconds"
 )
@@ -377,6 +392,7 @@ SETTING_CHECKS: Final[dict[str, Callable[[object], object]]] = {
     "max_parallel_builds": _check_max_parallel_builds,
     "batch_size": _check_batch_size,
     "batch_wait_seconds": _check_batch_wait,
+    "notify_webhook_url": _check_notify_webhook_url,
 }
 
 
@@ -402,11 +418,12 @@ async def update_settings(
     max_parallel_builds: int | Unset | None = UNSET,
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
+    notify_webhook_url: str | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings. An argument left UNSET keeps its setting;
     None resets it to the default (the environment's label and merge method, branch
     protection's required checks, the worker's CI timeout, serial mode and parallel
-    mode's defaults in `mergequeue.queue.effective`).
+    mode's defaults in `mergequeue.queue.effective`, no notifications URL of its own).
 
     Every value is checked before any is written, so a bad one changes nothing.
     """
@@ -419,6 +436,7 @@ async def update_settings(
         "max_parallel_builds": max_parallel_builds,
         "batch_size": batch_size,
         "batch_wait_seconds": batch_wait_seconds,
+        "notify_webhook_url": notify_webhook_url,
     }
     changes = {
         name: check_setting(name, value) for name, value in given.items() if value is not UNSET

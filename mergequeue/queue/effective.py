@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
-from mergequeue.models import Installation, Repository
+from mergequeue.models import Installation, NotificationDestination, Repository
 from mergequeue.settings import CommandPermission, MergeMethod, Settings
 
 # How long the queue waits for a head's required checks when the repository sets nothing.
@@ -69,6 +69,12 @@ class EffectiveSettings:
     # Parallel mode cancels the GitHub Actions runs of the builds it drops: only when the
     # installation granted `actions: write`, so no call is spent on a certain 403.
     cancel_workflow_runs: bool = False
+    # The repository's own notifications URL (None: none), and where its notifications go:
+    # NOTIFY_WEBHOOK_URL when set, its own URL when set; both when both are.
+    notify_webhook_url: str | None = None
+    notify_destinations: tuple[NotificationDestination, ...] = ()
+    # The repository's page on GitHub (GITHUB_WEB_URL/owner/name), for links.
+    web_url: str = ""
 
     @property
     def ci_timeout_seconds(self) -> int:
@@ -101,4 +107,28 @@ def effective_settings(
         frozen_from=repository.frozen_from,
         frozen_until=repository.frozen_until,
         cancel_workflow_runs=installation is not None and installation.actions_write,
+        notify_webhook_url=repository.notify_webhook_url,
+        notify_destinations=notify_destinations(repository, settings),
+        web_url=f"{settings.github_web_url}/{repository.owner}/{repository.name}",
     )
+
+
+def notify_destinations(
+    repository: Repository | None, settings: Settings
+) -> tuple[NotificationDestination, ...]:
+    """Where a notification about `repository` (None: about no one repository) goes."""
+    found: list[NotificationDestination] = []
+    if settings.notify_webhook_url is not None:
+        found.append(NotificationDestination.GLOBAL)
+    if repository is not None and repository.notify_webhook_url:
+        found.append(NotificationDestination.REPOSITORY)
+    return tuple(found)
+
+
+def destination_url(
+    destination: NotificationDestination, repository: Repository | None, settings: Settings
+) -> str | None:
+    """The URL a destination names now (None: no longer configured)."""
+    if destination == NotificationDestination.GLOBAL:
+        return settings.notify_webhook_url
+    return repository.notify_webhook_url if repository is not None else None

@@ -47,7 +47,13 @@ async def evaluate(
     clock: Callable[[], datetime],
 ) -> Evaluation:
     """Evaluate until nothing changes; records when it ran and its next deadline."""
-    target = Target(repository.id, repository.full_name, settings.queue_label)
+    target = Target(
+        repository.id,
+        repository.full_name,
+        settings.queue_label,
+        notify=settings.notify_destinations,
+        web_url=settings.web_url,
+    )
     showing = cast(ShowingGitHub, github)
     executor = Executor(store, github, target, events, clock)
     config = QueueConfig(

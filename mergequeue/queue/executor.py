@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol, assert_never
 
-from mergequeue.models import QueueEntry, QueueEntryState
+from mergequeue.models import NotificationDestination, QueueEntry, QueueEntryState
+from mergequeue.notifications import outbox
 from mergequeue.queue import notices
 from mergequeue.queue.commands import finish
 from mergequeue.queue.decide import (
@@ -63,6 +64,9 @@ class Target:
     id: int
     full_name: str
     label: str
+    # Where its notifications go, and its page on GitHub (for their links).
+    notify: tuple[NotificationDestination, ...] = ()
+    web_url: str = ""
 
 
 @dataclass
@@ -129,6 +133,19 @@ class Executor:
             label=self.target.label if action.remove_label else None,
         ):
             await self.store.add_notice(notice)
+        # In the same transaction as the dequeue: announced exactly when it happened.
+        for notification in outbox.for_dequeue(
+            entry_id=entry.id,
+            repository_id=self.target.id,
+            full_name=self.target.full_name,
+            web_url=self.target.web_url,
+            number=action.number,
+            reason=action.reason.value,
+            comment=action.comment,
+            destinations=self.target.notify,
+            now=self.clock(),
+        ):
+            await self.store.add_notification(notification)
         self.events.dequeued(self.target.full_name, action.reason.value)
         log.info(
             "dequeued",

@@ -20,6 +20,7 @@ from mergequeue.models import (
     HandledCommand,
     Notice,
     NoticeKind,
+    Notification,
     PullRequest,
     QueueEntry,
     QueueEntryState,
@@ -27,6 +28,7 @@ from mergequeue.models import (
     WebhookDelivery,
     utcnow,
 )
+from mergequeue.notifications import outbox
 from mergequeue.queue import commands, notices
 from mergequeue.upsert import insert_ignore
 
@@ -47,6 +49,11 @@ class QueueStore(Protocol):
 
     async def add_notice(self, notice: Notice) -> None:
         """Record something to tell GitHub; a notice whose key exists already is ignored."""
+        ...
+
+    async def add_notification(self, notification: Notification) -> None:
+        """Record something to tell a chat (the notifications outbox); one whose key and
+        destination exist already is ignored."""
         ...
 
     async def owed_unlabels(self, repository_id: int) -> set[int]:
@@ -143,6 +150,9 @@ class SqlQueueStore:
 
     async def add_notice(self, notice: Notice) -> None:
         await notices.add(self.session, notice)
+
+    async def add_notification(self, notification: Notification) -> None:
+        await outbox.add(self.session, notification)
 
     async def owed_unlabels(self, repository_id: int) -> set[int]:
         found = await self.session.scalars(

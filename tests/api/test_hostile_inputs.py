@@ -69,6 +69,7 @@ SETTINGS_FIELDS = [
     "max_parallel_builds",
     "batch_size",
     "batch_wait_seconds",
+    "notify_webhook_url",
     "number",
 ]
 # The whole-number settings and the range each must be stored in.
@@ -227,11 +228,13 @@ GRAPHQL_SETTINGS = [
     "maxParallelBuilds",
     "batchSize",
     "batchWaitSeconds",
+    "notifyWebhookUrl",
 ]
 UPDATE_SETTINGS = (
     "mutation U($s: RepositorySettingsInput!) {"
     ' updateRepositorySettings(owner: "acme", name: "widgets", settings: $s) {'
-    " queueMode maxParallelBuilds batchSize batchWaitSeconds ciTimeoutSeconds } }"
+    " queueMode maxParallelBuilds batchSize batchWaitSeconds ciTimeoutSeconds"
+    " notifyWebhookUrl } }"
 )
 
 
@@ -256,6 +259,8 @@ def test_graphql_settings_input_answers_4xx_or_200_and_stores_only_in_range_valu
         assert 1 <= repository["batchSize"] <= 20
         assert 0 <= repository["batchWaitSeconds"] <= 3600
         assert 60 <= repository["ciTimeoutSeconds"] <= 86400
+        url = repository["notifyWebhookUrl"]
+        assert url is None or url.startswith(("http://", "https://"))
 
 
 @PROPERTY

@@ -31,6 +31,7 @@ COUNTERS_AND_GAUGES: dict[str, set[str]] = {
     "arq_jobs_total": {"function", "outcome"},
     "arq_queue_depth": {"queue"},
     "mergequeue_queue_depth": {"repository"},
+    "mergequeue_queue_paused": {"repository"},
     "mergequeue_merges_total": {"repository"},
     "mergequeue_dequeues_total": {"repository", "reason"},
     "mergequeue_builds_in_flight": {"repository"},

@@ -81,6 +81,7 @@ def test_alerts_cover_the_promised_failures() -> None:
         "arq_jobs_total",  # jobs failing
         "mergequeue_queue_depth",  # a queue not moving
         "mergequeue_merges_total",
+        "mergequeue_queue_paused",  # ... unless paused on purpose
         "mergequeue_webhook_inbox_pending",  # inbox backlog
     ):
         assert metric in used, metric

@@ -35,10 +35,11 @@ DEFAULTS = {
     "max_parallel_builds": 4,
     "batch_size": 1,
     "batch_wait_seconds": 60,
+    "notify_webhook_url": None,
 }
 SETTINGS_FIELDS = (
     "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
-    " queueMode maxParallelBuilds batchSize batchWaitSeconds"
+    " queueMode maxParallelBuilds batchSize batchWaitSeconds notifyWebhookUrl"
 )
 UPDATE = (
     "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
@@ -62,6 +63,7 @@ NAMES = [
     "parallel-ends",
     "parallel-graphql",
     "parallel-bad-graphql",
+    "notify",
 ]
 
 
@@ -276,6 +278,13 @@ def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
         {"batch_wait_seconds": 3601},
         {"batch_wait_seconds": 60.5},
         {"batch_wait_seconds": "60"},
+        {"notify_webhook_url": "ftp://chat.example.com/hook"},
+        {"notify_webhook_url": "hooks.slack.com/services/T/B/x"},
+        {"notify_webhook_url": "https://"},
+        {"notify_webhook_url": ""},
+        {"notify_webhook_url": "https://chat.example.com/a b"},
+        {"notify_webhook_url": "https://chat.example.com/" + "x" * 2048},
+        {"notify_webhook_url": 5},
         {"queue_mode": "parallel", "batch_size": 21},
         {"paused": True},
         {"queue_label": "fine", "ci_timeout_seconds": 1},
@@ -305,6 +314,7 @@ def test_the_limits_themselves_are_accepted(web: Web) -> None:
         "max_parallel_builds": 32,
         "batch_size": 20,
         "batch_wait_seconds": 3600,
+        "notify_webhook_url": "https://hooks.example.com/" + "x" * 2022,
     }
     response = patch(web, "bad-rest", limits)
     assert response.status_code == 200, response.text
@@ -540,3 +550,17 @@ def test_a_settings_change_wakes_the_repositorys_queue(
         client.zrem("arq:queue", f"evaluate:{repo_id}")
         client.delete(*keys)
         client.close()
+
+
+def test_a_notify_webhook_url_is_set_and_reset_through_rest_and_graphql(web: Web) -> None:
+    url = "https://hooks.example.com/services/T0/B0/secret"
+    assert patch(web, "notify", {"notify_webhook_url": f"  {url} "}).status_code == 200
+    assert rest_settings(web, "notify") == DEFAULTS | {"notify_webhook_url": url}
+    assert graphql_settings(web, "notify") == DEFAULTS | {"notify_webhook_url": url}
+    other = "http://chat.internal:8065/hooks/abc"
+    answer = gql(web, UPDATE, name="notify", settings={"notifyWebhookUrl": other}).json()
+    assert answer["data"]["updateRepositorySettings"]["notifyWebhookUrl"] == other
+    refused = gql(web, UPDATE, name="notify", settings={"notifyWebhookUrl": "gopher://x"}).json()
+    assert "notify_webhook_url must be an http:// or https:// URL" in str(refused["errors"])
+    assert patch(web, "notify", {"notify_webhook_url": None}).status_code == 200
+    assert rest_settings(web, "notify") == DEFAULTS

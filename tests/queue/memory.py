@@ -28,6 +28,7 @@ from mergequeue.models import (
     BuildState,
     Notice,
     NoticeKind,
+    Notification,
     QueueEntry,
     QueueEntryState,
     Repository,
@@ -359,6 +360,7 @@ class MemoryStore:
     entries: list[QueueEntry] = field(default_factory=list)
     numbers: dict[int, int] = field(default_factory=dict)
     notices: list[Notice] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
     # Stored deliveries not yet applied: (repository full name, received at).
     inbox: list[tuple[str, datetime]] = field(default_factory=list)
     clock: Callable[[], datetime] | None = None
@@ -456,6 +458,15 @@ class MemoryStore:
             return
         notice.id = next(self._ids)
         self.notices.append(notice)
+
+    async def add_notification(self, notification: Notification) -> None:
+        if any(
+            (n.key, n.destination) == (notification.key, notification.destination)
+            for n in self.notifications
+        ):
+            return
+        notification.id = next(self._ids)
+        self.notifications.append(notification)
 
     async def owed_unlabels(self, repository_id: int) -> set[int]:
         return {

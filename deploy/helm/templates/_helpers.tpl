@@ -131,6 +131,7 @@ API_TOKENS: {value: apiTokens, optional: true}
 GITHUB_TOKEN: {value: githubToken, optional: true}
 GITHUB_OAUTH_CLIENT_SECRET: {value: githubOauthClientSecret, optional: true}
 SESSION_SECRET: {value: sessionSecret, optional: true}
+NOTIFY_WEBHOOK_URL: {value: notifyWebhookUrl, optional: true}
 {{- end }}
 
 {{/* The Secret's data (base64), from values; empty when an existing Secret is used. */}}
