@@ -22,13 +22,14 @@ from jobs.evaluate import wake
 from mergequeue.github import GitHubError, RateLimited, Unavailable
 from mergequeue.github_setup import installation_client, repository_github
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
-from mergequeue.queue.authorize import may_command
+from mergequeue.queue.authorize import may_command, permits
 from mergequeue.queue.config_file import ConfigFileRead
 from mergequeue.tasks import PROCESS_DELIVERY, SYNC_REPOSITORIES, delivery_job_id, sync_job_id
 from mergequeue.webhooks.apply import apply_changes
 from mergequeue.webhooks.events import (
     Change,
     ConfigFileChanged,
+    LabelChanged,
     QueueCommand,
     SyncInstallation,
     UnusableDelivery,
@@ -101,6 +102,7 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
         # GitHub's word on who may command the queue, asked before the transaction: a
         # rate limit defers the whole delivery, which stays unapplied meanwhile.
         with defer_when_github_says_wait(ctx):
+            changes = await without_refused_priority(worker, changes)
             refused = await refused_commands(worker, changes)
             config_files = await read_config_files(worker, changes)
 
@@ -141,6 +143,39 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
         extra={"delivery": delivery_id, "event": event, "changes": len(changes)},
     )
     return "processed"
+
+
+async def without_refused_priority(worker: WorkerContext, changes: list[Change]) -> list[Change]:
+    """The changes, without priority labels added by someone who may not command the queue
+    (the label alone can be added with GitHub's triage permission): such a label changes
+    nothing, and is logged."""
+    repositories = {c.id: c for c in changes if isinstance(c, UpsertRepository)}
+    kept: list[Change] = []
+    for change in changes:
+        if (
+            isinstance(change, LabelChanged)
+            and change.added
+            and change.label == worker.settings.QUEUE_PRIORITY_LABEL
+        ):
+            repository = repositories.get(change.repository_id)
+            if worker.github is None or repository is None:
+                allowed = False
+            else:
+                github = repository_github(
+                    worker.github,
+                    installation_id=repository.installation_id,
+                    owner=repository.owner,
+                    name=repository.name,
+                )
+                # A labeler's association is not in the payload: always asked.
+                allowed = permits(
+                    await github.role(change.by), worker.settings.QUEUE_COMMAND_PERMISSION
+                )
+            if not allowed:
+                log.info("priority label refused", extra={"pr": change.number, "author": change.by})
+                continue
+        kept.append(change)
+    return kept
 
 
 async def refused_commands(worker: WorkerContext, changes: list[Change]) -> frozenset[int]:

@@ -119,6 +119,9 @@ class Settings(BaseSettings):
 
     API_TOKENS: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     QUEUE_LABEL: str = "mergequeue"
+    # A label that queues a pull request ahead of normal entries (same permission as the
+    # queue's commands).
+    QUEUE_PRIORITY_LABEL: str = "mergequeue:urgent"
     MERGE_METHOD: MergeMethod = MergeMethod.SQUASH
     # Who may use `/mergequeue merge|cancel`: anyone who can comment could otherwise get a
     # pull request merged by the App on a repository without required reviews.
@@ -288,7 +291,7 @@ class Settings(BaseSettings):
     def _redelivery_repeat(cls, value: int) -> int:
         return _within(value, 1, 3 * 86400, "seconds")
 
-    @field_validator("QUEUE_LABEL")
+    @field_validator("QUEUE_LABEL", "QUEUE_PRIORITY_LABEL")
     @classmethod
     def _label(cls, value: str) -> str:
         if not value.strip():

@@ -43,6 +43,7 @@ class EffectiveSettings:
     batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
     # One status comment per queued pull request, edited in place.
     status_comments: bool = True
+    priority_label: str = "mergequeue:urgent"
     failure_depth: int = 0
     # The freeze: its reason, and when it starts and ends (None: now / until lifted).
     frozen_reason: str | None = None
@@ -102,6 +103,7 @@ def effective_settings(
             else repository.batch_wait_seconds
         ),
         status_comments=repository.status_comments is not False,
+        priority_label=settings.QUEUE_PRIORITY_LABEL,
         failure_depth=repository.failure_depth or 0,
         frozen_reason=repository.frozen_reason,
         frozen_from=repository.frozen_from,

@@ -15,7 +15,7 @@ from typing import cast
 
 from mergequeue.models import QueueEntry, Repository
 from mergequeue.queue import notices
-from mergequeue.queue.decide import BLOCKED_GRACE, CONFIRMING, QueueConfig, decide
+from mergequeue.queue.decide import BLOCKED_GRACE, CONFIRMING, EntryStatus, QueueConfig, decide
 from mergequeue.queue.effective import EffectiveSettings, QueueMode
 from mergequeue.queue.executor import Executor, QueueEvents, Target, entry_snapshot
 from mergequeue.queue.parallel import ParallelBranch, drop_builds
@@ -96,7 +96,9 @@ async def evaluate(
                     store=store, github=github, repository_id=repository.id, clock=clock
                 )
             continue
-        for entry, number in _heads(await store.queued(repository.id)):
+        rows = await store.queued(repository.id)
+        _reset_displaced(rows)
+        for entry, number in _heads(rows):
             if await store.earlier_delivery_pending(repository.full_name, entry.enqueued_at):
                 # First in, first out across processes: an earlier delivery may queue
                 # something ahead of this entry. Its processing wakes the queue again.
@@ -150,6 +152,19 @@ def _by_base(rows: list[tuple[QueueEntry, int]]) -> dict[str, list[tuple[QueueEn
     for entry, number in rows:
         by_base.setdefault(entry.base_ref, []).append((entry, number))
     return by_base
+
+
+def _reset_displaced(rows: list[tuple[QueueEntry, int]]) -> None:
+    """An entry that was the head and no longer is (an urgent one went ahead of it) waits
+    its turn again: its CI timeout starts afresh when it is the head again."""
+    heads = {id(entry) for entry, _ in _heads(rows)}
+    for entry, _ in rows:
+        if id(entry) not in heads and entry.waiting_since is not None:
+            entry.status = EntryStatus.WAITING
+            entry.status_detail = "an urgent pull request went ahead of it"
+            entry.waiting_sha = entry.updated_from_sha = None
+            entry.waiting_since = None
+            entry.waited_seconds = 0.0
 
 
 def _heads(rows: list[tuple[QueueEntry, int]]) -> list[tuple[QueueEntry, int]]:

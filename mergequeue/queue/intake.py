@@ -61,6 +61,16 @@ async def apply_queue_change(
                 remove_label=settings.queue_label,
             )
             await _react(store, repository, change, "+1" if done else "confused")
+        case LabelChanged() if change.label == settings.priority_label:
+            # Urgent: queued ahead of normal entries (the builds behind its place restart).
+            if change.added:
+                queued = await store.enqueue(
+                    repository, change.number, by=change.by, at=received_at, priority=1
+                )
+                if not queued:
+                    await store.prioritize(repository, change.number, 1)
+            else:
+                await store.prioritize(repository, change.number, 0)
         case LabelChanged() if change.label == settings.queue_label:
             if change.added:
                 await store.enqueue(repository, change.number, by=change.by, at=received_at)

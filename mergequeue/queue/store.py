@@ -60,8 +60,14 @@ class QueueStore(Protocol):
         """Pull requests whose queue label the queue has yet to remove."""
         ...
 
-    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+    async def enqueue(
+        self, repository: Repository, number: int, *, by: str, at: datetime, priority: int = 0
+    ) -> bool:
         """Queue a pull request; False when it is queued already or not open."""
+        ...
+
+    async def prioritize(self, repository: Repository, number: int, priority: int) -> bool:
+        """Set a queued pull request's priority (1: urgent); False when it is not queued."""
         ...
 
     async def dequeue(
@@ -131,7 +137,12 @@ class SqlQueueStore:
                 QueueEntry.repository_id == repository_id,
                 QueueEntry.state == QueueEntryState.QUEUED,
             )
-            .order_by(QueueEntry.base_ref, QueueEntry.enqueued_at, QueueEntry.id)
+            .order_by(
+                QueueEntry.base_ref,
+                QueueEntry.priority.desc(),
+                QueueEntry.enqueued_at,
+                QueueEntry.id,
+            )
         )
         return [(entry, number) for entry, number in rows.tuples()]
 
@@ -164,13 +175,31 @@ class SqlQueueStore:
         )
         return set(found.all())
 
-    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+    async def enqueue(
+        self, repository: Repository, number: int, *, by: str, at: datetime, priority: int = 0
+    ) -> bool:
         try:
-            await commands.enqueue(
+            entry = await commands.enqueue(
                 session=self.session, repository=repository, number=number, by=by, at=at
             )
         except commands.QueueError:
             return False
+        entry.priority = priority
+        return True
+
+    async def prioritize(self, repository: Repository, number: int, priority: int) -> bool:
+        entry = await self.session.scalar(
+            select(QueueEntry)
+            .join(PullRequest, QueueEntry.pull_request_id == PullRequest.id)
+            .where(
+                QueueEntry.repository_id == repository.id,
+                QueueEntry.state == QueueEntryState.QUEUED,
+                PullRequest.number == number,
+            )
+        )
+        if entry is None:
+            return False
+        entry.priority = priority
         return True
 
     async def dequeue(

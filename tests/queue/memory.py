@@ -390,7 +390,7 @@ class MemoryStore:
             for e in self.entries
             if e.repository_id == repository_id and e.state == QueueEntryState.QUEUED
         ]
-        live.sort(key=lambda e: (e.base_ref, e.enqueued_at, e.id))
+        live.sort(key=lambda e: (e.base_ref, -(e.priority or 0), e.enqueued_at, e.id))
         return [(e, self.numbers[e.id]) for e in live]
 
     async def earlier_delivery_pending(self, full_name: str, before: datetime) -> bool:
@@ -477,7 +477,16 @@ class MemoryStore:
             and n.sent_at is None
         }
 
-    async def enqueue(self, repository: Repository, number: int, *, by: str, at: datetime) -> bool:
+    async def prioritize(self, repository: Repository, number: int, priority: int) -> bool:
+        entry = self.live(number)
+        if entry is None:
+            return False
+        entry.priority = priority
+        return True
+
+    async def enqueue(
+        self, repository: Repository, number: int, *, by: str, at: datetime, priority: int = 0
+    ) -> bool:
         base_ref, is_open = self.pulls.get(number, (repository.default_branch, True))
         if not is_open or self.live(number) is not None:
             return False
@@ -492,6 +501,7 @@ class MemoryStore:
             enqueued_at=at,
             status_changed_at=self._now(),
             waited_seconds=0.0,
+            priority=priority,
             status_comment_id=next(
                 (
                     e.status_comment_id
