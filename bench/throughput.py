@@ -101,10 +101,11 @@ MODES: tuple[Mode, ...] = (
 )
 
 
-def limit(mode: Mode, inputs: Inputs) -> float:
+def limit(mode: Mode, inputs: Inputs, good_per_hour: float | None = None) -> float:
     """The model's landings per hour (see docs/benchmarks.md, "Throughput").
 
-    Demand: the good pull requests that arrive and no flake removes, lambda (1-p)(1-f).
+    Demand: the good pull requests that arrive (`good_per_hour` when counted, else
+    lambda (1-p)) and no flake removes, times (1-f).
     Capacity, in rounds of D: the k builds of b pull requests in flight finish together; a
     build fails with q = 1 - (1-p)^b (1-f). What passed ahead of the first failure lands,
     every build behind it is made again: a round lands its passed prefix,
@@ -113,7 +114,9 @@ def limit(mode: Mode, inputs: Inputs) -> float:
     log2(b) more rounds when a bad pull request failed it, one when a flake did.
     """
     p, f, k, b = inputs.bad, inputs.flake, mode.builds, mode.batch
-    demand = inputs.arrivals_per_hour * (1 - p) * (1 - f)
+    if good_per_hour is None:
+        good_per_hour = inputs.arrivals_per_hour * (1 - p)
+    demand = good_per_hour * (1 - f)
     passes = (1 - p) ** b * (1 - f)
     q = 1 - passes
     if q == 0:
@@ -140,6 +143,9 @@ class Outcome:
     dequeued: Counter[str] = field(default_factory=Counter)
     unfinished: int = 0  # neither landed nor dequeued with a reason after the drain
     ci_runs: int = 0
+    # Parallel mode's builds by how they ended: passed (landed), failed, obsolete (dropped
+    # because a build ahead failed), timed_out, conflict.
+    builds: Counter[str] = field(default_factory=Counter)
     bad_landed: int = 0
     untested_trees: int = 0
     drained_after: float = 0.0  # seconds after the day's end
@@ -163,6 +169,7 @@ class Outcome:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.in_queue += other.in_queue
         self.dequeued += other.dequeued
+        self.builds += other.builds
         self.drained_after = max(self.drained_after, other.drained_after)
 
     @property
@@ -343,6 +350,7 @@ class Day:
             else:
                 out.dequeued[entry.dequeue_reason] += 1
         out.drained_after = last - day_end
+        out.builds = Counter(b.outcome or b.state.value for b in store.builds)
         out.bad_landed = sum(self.repo.pulls[n].merged for n in self.bad)
         passed = {
             run.tree_sha
@@ -383,7 +391,10 @@ class Result:
 
     @property
     def limit(self) -> float:
-        return limit(self.mode, self.inputs)
+        """For the pull requests that did arrive (Poisson draws vary about lambda)."""
+        o = self.outcome
+        hours = self.seeds * self.inputs.day.total_seconds() / 3600
+        return limit(self.mode, self.inputs, (o.arrivals - o.bad_arrivals) / hours)
 
 
 async def measure(
@@ -415,9 +426,10 @@ def _minutes(seconds: float) -> str:
 def render(results: Sequence[Result]) -> str:
     lines = [
         "| mode | λ/h | arrived (bad) | landed | landed/h | limit/h | time in queue p50 / p90 "
-        "| CI builds per landed | dequeued: bad / flake / other | bad landed "
+        "| CI builds per landed | builds passed / failed / dropped behind a failure "
+        "| dequeued: bad / flake / other | bad landed "
         "| untested trees landed | not finished | drained after the day |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         o = r.outcome
@@ -427,9 +439,38 @@ def render(results: Sequence[Result]) -> str:
             f"| {o.landed} ({o.landed / o.arrivals:.0%}) | {o.landed_per_hour:.1f} "
             f"| {r.limit:.1f} | {_minutes(o.in_queue_quantile(0.5))} / "
             f"{_minutes(o.in_queue_quantile(0.9))} | {o.builds_per_landed:.2f} "
-            f"| {o.dequeued['bad']} / {o.dequeued['flake']} / {other} | {o.bad_landed} "
+            f"| {_builds(o)} | {o.dequeued['bad']} / {o.dequeued['flake']} / {other} "
+            f"| {o.bad_landed} "
             f"| {o.untested_trees} | {o.unfinished} | {_minutes(o.drained_after)} |"
         )
+    return "\n".join(lines)
+
+
+def _builds(o: Outcome) -> str:
+    if not o.builds:
+        return "-"
+    return f"{o.builds['passed']} / {o.builds['failed']} / {o.builds['obsolete']}"
+
+
+def render_sweep(results: Sequence[Result]) -> str:
+    """Landed per hour (model limit) and p90 time in queue, by arrival rate and mode."""
+    modes = list(dict.fromkeys(r.mode.name for r in results))
+    rates = sorted({r.inputs.arrivals_per_hour for r in results})
+    cell = {(r.inputs.arrivals_per_hour, r.mode.name): r for r in results}
+    lines = [
+        "| λ/h | " + " | ".join(modes) + " |",
+        "|---:|" + "---:|" * len(modes),
+    ]
+    for rate in rates:
+        cells = []
+        for name in modes:
+            r = cell.get((rate, name))
+            if r is None:
+                cells.append("")
+                continue
+            p90 = _minutes(r.outcome.in_queue_quantile(0.9))
+            cells.append(f"{r.outcome.landed_per_hour:.1f} ({r.limit:.1f}), p90 {p90}")
+        lines.append(f"| {rate:g} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -514,12 +555,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ci-minutes", type=float, default=30.0)
     parser.add_argument("--bad", type=float, default=0.05)
     parser.add_argument("--flake", type=float, default=0.02)
-    parser.add_argument("--modes", help="comma-separated subset of the modes, by name")
+    parser.add_argument("--modes", help="a subset of the modes, by name, separated by ';'")
     parser.add_argument("--plot", metavar="PATH", help="also draw landed/h against λ")
     args = parser.parse_args(argv)
     modes = MODES
     if args.modes:
-        chosen = [name.strip() for name in args.modes.split(",")]
+        chosen = [name.strip() for name in args.modes.split(";")]
         modes = tuple(m for m in MODES if m.name in chosen)
         if len(modes) != len(chosen):
             parser.error(f"modes are: {'; '.join(m.name for m in MODES)}")
@@ -538,6 +579,11 @@ def main(argv: list[str] | None = None) -> None:
         f"±{base.spread:.0%}, p = {args.bad:.0%}, f = {args.flake:.0%}; "
         f"{time.perf_counter() - started:.0f} s"
     )
+    if len(rates) > 1:
+        print()
+        print("landed per hour (model limit), p90 time in queue:")
+        print()
+        print(render_sweep(results))
     print()
     print(render(results))
     print()
