@@ -242,7 +242,7 @@ class QueueEntry(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # What the queue last showed on the pull request (a fingerprint: nothing is rewritten
     # while it holds), and its `mergequeue` check run on which head.
-    published: Mapped[str | None] = mapped_column(String(40))
+    published: Mapped[str | None] = mapped_column(String(64))
     check_run_id: Mapped[int | None] = mapped_column(BigInteger)
     check_sha: Mapped[str | None] = mapped_column(String(64))
     # The status comment edited in place (copied to the next stay of the pull request).

@@ -28,6 +28,8 @@ log = logging.getLogger("mergequeue.queue")
 ESTIMATE_STEP = timedelta(minutes=10)
 # How far back finished entries get their last word shown.
 FINISHED_WITHIN = timedelta(hours=1)
+# A waiting entry whose position or estimate moved is shown again at most this often.
+QUEUED_REFRESH = timedelta(minutes=10)
 # The landings the estimate's pace is measured over.
 PACE_WINDOW = timedelta(days=1)
 # Dequeue reasons the pull request's author or a maintainer chose.
@@ -169,15 +171,26 @@ class Publisher:
         only the kind of state, so a queue moving ahead rewrites check runs, not comments.
         `head` reads the pull request's head, asked only when something is to be written.
         """
-        publication = render(view, pace, self.clock())
+        now = self.clock()
+        publication = render(view, pace, now)
         # The head the queue is working on, when it is (a new push there is shown at once).
         check_mark = fingerprint(entry.waiting_sha or "", publication)
         comment_mark = fingerprint("", _coarse(publication)) if self.status_comments else ""
-        shown_check, _, shown_comment = (entry.published or "").partition(":")
+        shown_check, shown_comment, shown_at = _shown(entry.published)
         # A stay that is over edits its comment; it never starts one.
         may_comment = entry.status_comment_id is not None or view.state == QueueEntryState.QUEUED
         comment_due = self.status_comments and may_comment and shown_comment != comment_mark
         if shown_check == check_mark and entry.check_sha is not None and not comment_due:
+            return True
+        if (
+            publication.status == "queued"
+            and not comment_due
+            and entry.check_sha is not None
+            and shown_at is not None
+            and now.timestamp() - shown_at < QUEUED_REFRESH.total_seconds()
+        ):
+            # Only a waiting entry's position or estimate moved: shown again at most every
+            # QUEUED_REFRESH, so a long queue moving ahead does not rewrite every check.
             return True
         try:
             if shown_check != check_mark or entry.check_sha is None:
@@ -188,6 +201,7 @@ class Publisher:
                 entry.check_run_id = await self.github.publish(head_sha, publication, check_id)
                 entry.check_sha = head_sha
                 shown_check = check_mark
+                shown_at = now.timestamp()
             if comment_due:
                 entry.status_comment_id = await self.github.upsert_comment(
                     view.number, entry.status_comment_id, comment_body(_coarse(publication))
@@ -201,8 +215,15 @@ class Publisher:
             )
             return False
         finally:
-            entry.published = f"{shown_check}:{shown_comment}"
+            entry.published = f"{shown_check}:{shown_comment}:{int(shown_at or 0)}"
         return True
+
+
+def _shown(published: str | None) -> tuple[str, str, float | None]:
+    """(check fingerprint, comment fingerprint, when the check was last written)."""
+    check, _, rest = (published or "").partition(":")
+    comment, _, at = rest.partition(":")
+    return check, comment, float(at) if at.isdigit() and int(at) > 0 else None
 
 
 def _coarse(publication: Publication) -> Publication:

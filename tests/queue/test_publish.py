@@ -178,3 +178,21 @@ async def test_commands_get_a_reaction_saying_what_became_of_them() -> None:
     assert reactions[again.comment_id] == ["confused"]  # queued already: nothing changed
     assert reactions[refused.comment_id] == ["-1"]
     assert h.store.live(number) is not None
+
+
+async def test_a_waiting_entry_moving_up_is_shown_again_at_most_every_ten_minutes() -> None:
+    h = Harness(required=("ci",), strict=False)
+    numbers = [h.open_pull() for _ in range(4)]
+    for number in numbers:
+        await h.label(number)
+    await h.evaluate()
+    last = numbers[-1]
+    assert own_checks(h, last)[-1]["title"] == "Queued (position 4 of 4 on main)"
+    h.ci(numbers[0])
+    h.advance(minutes=1)
+    await h.evaluate()  # the first landed: the others moved up
+    assert h.merged(numbers[0])
+    assert own_checks(h, last)[-1]["title"] == "Queued (position 4 of 4 on main)"
+    h.advance(minutes=10)
+    await h.evaluate()
+    assert own_checks(h, last)[-1]["title"] == "Queued (position 3 of 3 on main)"
