@@ -82,6 +82,8 @@ class Mode:
 
 def parallel(builds: int, batch: int = 1, **more: Any) -> Mode:
     name = f"parallel, {builds} builds" + (f", batch {batch}" if batch > 1 else "")
+    if more.get("failure_depth"):
+        name += f", failure depth {more['failure_depth']}"
     settings = {
         "queue_mode": "parallel",
         "max_parallel_builds": builds,
@@ -98,6 +100,8 @@ MODES: tuple[Mode, ...] = (
     parallel(8),
     parallel(4, batch=4),
     parallel(8, batch=4),
+    parallel(8, failure_depth=2),
+    parallel(8, failure_depth=4),
 )
 
 
