@@ -102,6 +102,8 @@ MODES: tuple[Mode, ...] = (
     parallel(8, batch=4),
     parallel(8, failure_depth=2),
     parallel(8, failure_depth=4),
+    # `auto`: sized from the measured builds; modelled at its cap's nominal 8.
+    Mode("parallel, auto", {"queue_mode": "parallel", "max_parallel_builds": 0}, 8, 1),
 )
 
 

@@ -27,7 +27,7 @@ from mergequeue.models import (
 from mergequeue.notifications.urls import check_webhook_url
 from mergequeue.queue import notices
 from mergequeue.queue.decide import EntryStatus
-from mergequeue.queue.effective import MAX_BATCH_SIZE, MAX_PARALLEL_BUILDS, QueueMode
+from mergequeue.queue.effective import AUTO_BUILDS, MAX_BATCH_SIZE, MAX_PARALLEL_BUILDS, QueueMode
 from mergequeue.settings import MergeMethod
 
 
@@ -371,9 +371,18 @@ def _check_notify_webhook_url(value: object) -> str:
 _check_ci_timeout = _whole_number(
     "ci_timeout_seconds", MIN_CI_TIMEOUT_SECONDS, MAX_CI_TIMEOUT_SECONDS, "seconds"
 )
-_check_max_parallel_builds = _whole_number(
+_check_builds_number = _whole_number(
     "max_parallel_builds", MIN_PARALLEL_BUILDS, MAX_PARALLEL_BUILDS
 )
+
+
+def _check_max_parallel_builds(value: object) -> object:
+    # `auto`: sized from the repository's measured builds (mergequeue/queue/sizing.py).
+    if value == "auto":
+        return AUTO_BUILDS
+    return _check_builds_number(value)
+
+
 _check_batch_size = _whole_number("batch_size", MIN_BATCH_SIZE, MAX_BATCH_SIZE)
 _check_batch_wait = _whole_number(
     "batch_wait_seconds", MIN_BATCH_WAIT_SECONDS, MAX_BATCH_WAIT_SECONDS, "seconds"

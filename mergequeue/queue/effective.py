@@ -21,6 +21,8 @@ DEFAULT_BATCH_SIZE: Final = 1
 DEFAULT_BATCH_WAIT_SECONDS: Final = 60
 MAX_BATCH_SIZE: Final = 20
 MAX_PARALLEL_BUILDS: Final = 32
+# Stored for `max_parallel_builds: auto`.
+AUTO_BUILDS: Final = 0
 
 
 class QueueMode(StrEnum):
@@ -39,6 +41,9 @@ class EffectiveSettings:
     paused: bool
     mode: QueueMode = QueueMode.SERIAL
     max_parallel_builds: int = DEFAULT_MAX_PARALLEL_BUILDS
+    # `auto`: the number of builds at once is sized from the repository's measured builds
+    # (mergequeue/queue/sizing.py); max_parallel_builds is then the start and the cap.
+    auto_builds: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     batch_wait: timedelta = timedelta(seconds=DEFAULT_BATCH_WAIT_SECONDS)
     # One status comment per queued pull request, edited in place.
@@ -96,6 +101,7 @@ def effective_settings(
         paused=repository.paused,
         mode=QueueMode(repository.queue_mode or QueueMode.SERIAL),
         max_parallel_builds=repository.max_parallel_builds or DEFAULT_MAX_PARALLEL_BUILDS,
+        auto_builds=repository.max_parallel_builds == AUTO_BUILDS,
         batch_size=repository.batch_size or DEFAULT_BATCH_SIZE,
         batch_wait=timedelta(
             seconds=DEFAULT_BATCH_WAIT_SECONDS

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from mergequeue.models import Build, BuildState, QueueEntry
 from mergequeue.queue.decide import Dequeue, DequeueReason, EntryStatus, LeaveMerged, SetStatus
-from mergequeue.queue.effective import EffectiveSettings
+from mergequeue.queue.effective import MAX_PARALLEL_BUILDS, EffectiveSettings
 from mergequeue.queue.executor import Executor, set_status
 from mergequeue.queue.plan import (
     BuildView,
@@ -37,6 +37,7 @@ from mergequeue.queue.plan import (
 )
 from mergequeue.queue.ports import QUEUE_CHECK_NAME, Conflict, Refused, StagingGitHub
 from mergequeue.queue.runs import cancel_runs
+from mergequeue.queue.sizing import DEFAULT_CI_BUDGET, WINDOW, auto_builds
 from mergequeue.queue.snapshot import own_check_aside
 from mergequeue.queue.store import QueueStore
 
@@ -115,9 +116,19 @@ class ParallelBranch:
             required = await self.github.required_checks(base_ref)
         required = tuple(n for n in required if n != QUEUE_CHECK_NAME)
         views = [await self._view(b) for b in builds]
+        max_builds = self.settings.max_parallel_builds
+        if self.settings.auto_builds:
+            stats = await self.store.build_stats(self.repository_id, self.clock() - WINDOW)
+            max_builds = auto_builds(
+                stats,
+                budget=DEFAULT_CI_BUDGET,
+                limit=MAX_PARALLEL_BUILDS,
+                fallback=max_builds,
+                waiting=len(rows),
+            )
         config = ParallelConfig(
             base_ref=base_ref,
-            max_builds=self.settings.max_parallel_builds,
+            max_builds=max_builds,
             batch_size=self.settings.batch_size,
             batch_wait=self.settings.batch_wait,
             ci_timeout=self.settings.ci_timeout,

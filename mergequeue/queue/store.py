@@ -30,6 +30,7 @@ from mergequeue.models import (
 )
 from mergequeue.notifications import outbox
 from mergequeue.queue import commands, notices
+from mergequeue.queue.sizing import FAILED_OUTCOMES, PASSED_OUTCOMES, Measured, measured
 from mergequeue.upsert import insert_ignore
 
 # The events that can queue a pull request (a label, a command): only these hold a head.
@@ -120,6 +121,10 @@ class QueueStore(Protocol):
     ) -> None:
         """Count a staging build's failed checks; `contradicted`: a later build holding
         the same changes passed (the failures were flaky)."""
+        ...
+
+    async def build_stats(self, repository_id: int, since: datetime) -> Measured:
+        """What the repository's staging builds and queue measured since `since`."""
         ...
 
     async def commit(self) -> None: ...
@@ -318,6 +323,27 @@ class SqlQueueStore:
             row.failures += 1
             row.contradicted += int(contradicted)
             row.updated_at = utcnow()
+
+    async def build_stats(self, repository_id: int, since: datetime) -> Measured:
+        builds = (
+            await self.session.execute(
+                select(Build.outcome, Build.created_at, Build.finished_at).where(
+                    Build.repository_id == repository_id,
+                    Build.finished_at >= since,
+                    Build.outcome.in_(PASSED_OUTCOMES | FAILED_OUTCOMES),
+                )
+            )
+        ).all()
+        arrivals = await self.session.scalars(
+            select(QueueEntry.enqueued_at).where(
+                QueueEntry.repository_id == repository_id, QueueEntry.enqueued_at >= since
+            )
+        )
+        return measured(
+            [(outcome, created, finished) for outcome, created, finished in builds],
+            list(arrivals.all()),
+            utcnow(),
+        )
 
     async def commit(self) -> None:
         await self.session.commit()

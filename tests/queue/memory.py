@@ -45,6 +45,7 @@ from mergequeue.queue.ports import (
     Refused,
     Role,
 )
+from mergequeue.queue.sizing import FAILED_OUTCOMES, PASSED_OUTCOMES, Measured, measured
 from mergequeue.queue.store import ACTIVE_BUILD_STATES
 from tests.fakegithub.state import ApiError, FakeGitHub
 
@@ -429,6 +430,22 @@ class MemoryStore:
         for name in names:
             failures, flaky = self.flakes.get(name, (0, 0))
             self.flakes[name] = (failures + 1, flaky + int(contradicted))
+
+    async def build_stats(self, repository_id: int, since: datetime) -> Measured:
+        finished = [
+            (b.outcome, b.created_at, b.finished_at)
+            for b in self.builds
+            if b.repository_id == repository_id
+            and b.finished_at is not None
+            and b.finished_at >= since
+            and b.outcome in PASSED_OUTCOMES | FAILED_OUTCOMES
+        ]
+        arrivals = [
+            e.enqueued_at
+            for e in self.entries
+            if e.repository_id == repository_id and e.enqueued_at >= since
+        ]
+        return measured(finished, arrivals, self._now())
 
     async def landing_times(self, repository_id: int, since: datetime) -> list[datetime]:
         return [
