@@ -119,6 +119,8 @@ class Repository(Base):
     status_comments: Mapped[bool | None] = mapped_column(Boolean)
     # Parallel mode's optimistic validation: builds behind a failed one that may contradict it.
     failure_depth: Mapped[int | None] = mapped_column(Integer)
+    # Times a failed staging build's failed jobs are re-run before the failure counts.
+    flaky_retries: Mapped[int | None] = mapped_column(Integer)
     # A freeze: builds go on, nothing lands, from `frozen_from` (None: now) until
     # `frozen_until` (None: until lifted), for the reason shown wherever the queue is.
     frozen_reason: Mapped[str | None] = mapped_column(Text)
@@ -378,6 +380,8 @@ class Build(Base):
     # passed / failed / timed_out / obsolete / conflict, and why, once it is over.
     outcome: Mapped[str | None] = mapped_column(String(16))
     outcome_detail: Mapped[str | None] = mapped_column(Text)
+    # Times its failed jobs were re-run (flaky_retries).
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_builds_active", "repository_id", "base_ref", "state"),)
 

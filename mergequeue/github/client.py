@@ -780,6 +780,36 @@ class GitHubClient:
 
     # -- GitHub Actions (cancelling the runs of dropped staging builds) --------------------
 
+    async def list_failed_workflow_runs(
+        self, *, owner: str, repo: str, branch: str
+    ) -> list[WorkflowRun]:
+        """The workflow runs on `branch` that failed (GitHub's `status=failure` filter),
+        newest first, one page of 100 (see `list_workflow_runs`)."""
+        path = _path("/repos/{owner}/{repo}/actions/runs", owner=owner, repo=repo)
+        query = {
+            "branch": branch,
+            "status": "failure",
+            "per_page": "100",
+            "exclude_pull_requests": "true",
+        }
+        body = _json(await self._call("GET", path, query=query))
+        items = body.get("workflow_runs") if isinstance(body, Mapping) else None
+        if not isinstance(items, list):
+            raise MalformedResponse(200, "missing list workflow_runs")
+        return [WorkflowRun.from_json(item) for item in items if isinstance(item, Mapping)]
+
+    async def rerun_failed_jobs(self, *, owner: str, repo: str, run_id: int) -> None:
+        """Re-run only the failed jobs of a workflow run (201). `Forbidden` (403) when the
+        installation lacks `actions: write` or the run has no failed job."""
+        path = _path(
+            "/repos/{owner}/{repo}/actions/runs/{id}/rerun-failed-jobs",
+            owner=owner,
+            repo=repo,
+            id=run_id,
+        )
+        # Not retried once it may have reached GitHub: a second re-run is another attempt.
+        await self._call("POST", path, idempotent=False)
+
     async def list_workflow_runs(self, *, owner: str, repo: str, branch: str) -> list[WorkflowRun]:
         """The workflow runs on `branch` not yet completed, newest first.
 

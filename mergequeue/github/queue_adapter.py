@@ -360,6 +360,13 @@ class RestRepositoryGitHub:
         )
         return tuple(sorted(r.branch for r in refs if r.branch is not None))
 
+    async def rerun_failed_jobs(self, branch: str) -> int:
+        repo = {"owner": self._owner, "repo": self._repo}
+        runs = await _refusable(self._client.list_failed_workflow_runs(**repo, branch=branch))
+        for run in runs:
+            await _refusable(self._client.rerun_failed_jobs(**repo, run_id=run.id))
+        return len(runs)
+
     async def cancel_workflow_runs(self, branch: str) -> int:
         repo = {"owner": self._owner, "repo": self._repo}
         # Listing needs `actions: read` (on a private repository), cancelling `actions:

@@ -46,6 +46,7 @@ KNOWN_ROUTES: tuple[str, ...] = (
     "/repos/{owner}/{repo}/commits/{commit_sha}/pulls",
     "/repos/{owner}/{repo}/actions/runs",
     "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
+    "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
     "/repos/{owner}/{repo}/check-runs",
     "/repos/{owner}/{repo}/check-runs/{check_run_id}",
     "/repos/{owner}/{repo}/statuses/{sha}",

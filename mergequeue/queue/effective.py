@@ -50,6 +50,7 @@ class EffectiveSettings:
     status_comments: bool = True
     priority_label: str = "mergequeue:urgent"
     failure_depth: int = 0
+    flaky_retries: int = 0
     # The freeze: its reason, and when it starts and ends (None: now / until lifted).
     frozen_reason: str | None = None
     frozen_from: datetime | None = None
@@ -111,6 +112,7 @@ def effective_settings(
         status_comments=repository.status_comments is not False,
         priority_label=settings.QUEUE_PRIORITY_LABEL,
         failure_depth=repository.failure_depth or 0,
+        flaky_retries=repository.flaky_retries or 0,
         frozen_reason=repository.frozen_reason,
         frozen_from=repository.frozen_from,
         frozen_until=repository.frozen_until,

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from mergequeue.github import GitHubError
 from mergequeue.models import Build, BuildState, QueueEntry
 from mergequeue.queue.decide import Dequeue, DequeueReason, EntryStatus, LeaveMerged, SetStatus
 from mergequeue.queue.effective import MAX_PARALLEL_BUILDS, EffectiveSettings
@@ -31,6 +32,7 @@ from mergequeue.queue.plan import (
     ParallelConfig,
     QueuedPull,
     RecordLanded,
+    Rerun,
     Split,
     StartBuild,
     plan,
@@ -135,6 +137,7 @@ class ParallelBranch:
             paused=self.settings.paused,
             required=required,
             failure_depth=self.settings.failure_depth,
+            flaky_retries=self.settings.flaky_retries if self.settings.cancel_workflow_runs else 0,
             frozen=self.settings.frozen(self.clock()),
         )
         decided = plan(queue, views, base_head, config, self.clock())
@@ -167,6 +170,7 @@ class ParallelBranch:
             sha=build.sha if build.state == BuildState.TESTING else None,
             started_at=build.created_at,
             checks=checks,
+            retries=build.retries or 0,
         )
 
     async def _act(
@@ -205,6 +209,25 @@ class ParallelBranch:
                     "bisecting", extra={"repository": self.full_name, "build": action.build_id}
                 )
                 return True
+            case Rerun():
+                build = builds[action.build_id]
+                build.retries = (build.retries or 0) + 1
+                # Counted before asking: a re-run GitHub never hears of is not retried
+                # forever, the failure then stands at the next evaluation.
+                await self.store.commit()
+                try:
+                    rerun = await self.github.rerun_failed_jobs(build.branch)
+                except (Refused, GitHubError) as exc:
+                    log.info(
+                        "could not re-run a failed build",
+                        extra={"repository": self.full_name, "build": build.id, "why": str(exc)},
+                    )
+                    return True
+                log.info(
+                    "re-running a failed build's failed jobs",
+                    extra={"repository": self.full_name, "build": build.id, "runs": rerun},
+                )
+                return rerun > 0
             case Contradicted():
                 build = builds[action.build_id]
                 build.outcome = "flaky"

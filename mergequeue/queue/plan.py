@@ -63,6 +63,8 @@ class BuildView:
     sha: str | None
     started_at: datetime
     checks: tuple[Check, ...] = ()
+    # Times its failed jobs were re-run.
+    retries: int = 0
 
     @property
     def numbers(self) -> tuple[int, ...]:
@@ -84,6 +86,9 @@ class ParallelConfig:
     failure_depth: int = 0
     # Why the base branch is frozen (builds go on, nothing lands); None: not frozen.
     frozen: str | None = None
+    # Times a failed build's failed jobs are re-run before the failure counts (only when
+    # the App may re-run them).
+    flaky_retries: int = 0
 
     @property
     def lands(self) -> bool:
@@ -133,6 +138,13 @@ class StartBuild:
 
 
 @dataclass(frozen=True)
+class Rerun:
+    """Re-run a failed build's failed jobs: a flaky failure may pass the second time."""
+
+    build_id: int
+
+
+@dataclass(frozen=True)
 class Contradicted:
     """A failed build that a later build holding its changes passed: a flaky failure."""
 
@@ -155,6 +167,7 @@ ParallelAction = (
     | StartBuild
     | Split
     | Contradicted
+    | Rerun
     | Dequeue
     | LeaveMerged
     | SetStatus
@@ -223,6 +236,11 @@ def plan(
         if verdict.all_passed:
             continue
         timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
+        if verdict.failed and build.retries < config.flaky_retries:
+            # Only what failed runs again; the build waits for it like for any check.
+            actions.append(Rerun(build.id))
+            deadlines.append(now + config.ci_timeout + timedelta(seconds=1))
+            break
         if verdict.failed and config.failure_depth > 0:
             room = len(live) > position and len(chain) < config.max_builds
             judged = _judge_by_those_behind(chain, verdicts, index, config, room, now)

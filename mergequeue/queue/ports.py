@@ -187,6 +187,11 @@ class StagingGitHub(RepositoryGitHub, Protocol):
         """Names of the branches that start with `prefix` (GitHub's matching refs)."""
         ...
 
+    async def rerun_failed_jobs(self, branch: str) -> int:
+        """Re-run the failed jobs of the GitHub Actions runs on `branch` (a new attempt of
+        only what failed); returns how many runs. `Refused` (403) when the App may not."""
+        ...
+
     async def cancel_workflow_runs(self, branch: str) -> int:
         """Cancel the GitHub Actions workflow runs not yet completed on `branch`; returns
         how many were asked to cancel. `Refused` (403) when the App may not (no

@@ -602,6 +602,18 @@ def cancel_workflow_run(ctx: Ctx) -> Answer:
     return 202, {}, {}
 
 
+def rerun_failed_jobs(ctx: Ctx) -> Answer:
+    repo = ctx.repo()
+    try:
+        run_id = int(ctx.params["run_id"])
+    except ValueError:
+        raise ApiError(404, "Not Found") from None
+    ctx.fake.rerun_failed_jobs(
+        full_name=repo.full_name, run_id=run_id, installation_id=ctx.installation_id
+    )
+    return 201, {}, {}
+
+
 def list_app_installations(ctx: Ctx) -> Answer:
     app_id = ctx.fake.app_id or 0
     items = [
@@ -767,6 +779,13 @@ ROUTES: list[tuple[str, str, str, Handler, AuthKind]] = [
     ("/repos/{owner}/{repo}/issues", "", "GET", list_issues, "token"),
     ("/repos/{owner}/{repo}/issues/comments", "", "GET", list_repo_comments, "token"),
     ("/repos/{owner}/{repo}/actions/runs", "", "GET", list_workflow_runs, "token"),
+    (
+        "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs",
+        "",
+        "POST",
+        rerun_failed_jobs,
+        "token",
+    ),
     (
         "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
         "",

@@ -432,6 +432,7 @@ class FakeGitHub:
         "redeliver",
         "deliveries_json",
         "branch_log_json",
+        "rerun_failed_jobs",
         "delay",
         "fail",
         "hang",
@@ -1599,9 +1600,19 @@ class FakeGitHub:
             ci_delay=None if ci_delay is None else float(ci_delay),
         )
 
-    def _start_ci(self, repo: FakeRepo, branch: str, sha: str) -> None:
+    def _start_ci(
+        self,
+        repo: FakeRepo,
+        branch: str,
+        sha: str,
+        *,
+        only: str | None = None,
+        workflow_run_id: int | None = None,
+    ) -> None:
         for ci in self.cis.values():
             if ci.full_name != repo.full_name or not ci.runs_on(branch):
+                continue
+            if only is not None and ci.name != only:
                 continue
             commit = repo.git.get(sha)
             attempt = sum(1 for r in self.ci_runs if r.name == ci.name and r.sha == sha)
@@ -1626,7 +1637,9 @@ class FakeGitHub:
                 reason=reason,
                 details_url=f"https://ci.example.com/runs/{check_run_id}",
             )
-            if ci.app_slug == ACTIONS_SLUG:
+            if ci.app_slug == ACTIONS_SLUG and workflow_run_id is not None:
+                run.workflow_run_id = workflow_run_id  # a re-run: the same workflow run
+            elif ci.app_slug == ACTIONS_SLUG:
                 run.workflow_run_id = self.next_id()
                 run.run_number = 1 + sum(
                     1
@@ -1719,14 +1732,17 @@ class FakeGitHub:
         self, *, full_name: str, branch: str | None = None, status: str | None = None
     ) -> list[FakeCIRun]:
         """The repository's GitHub Actions workflow runs (scripted CI runs whose app is
-        github-actions), newest first; only those on `branch`, and with `status` as their
-        status or conclusion (GitHub's filter), when given."""
+        github-actions; a re-run's latest attempt stands for its run), newest first; only
+        those on `branch`, and with `status` as their status or conclusion (GitHub's
+        filter), when given."""
+        latest: dict[int, FakeCIRun] = {}
+        for r in self.ci_runs:
+            if r.full_name == full_name and r.workflow_run_id is not None:
+                latest[r.workflow_run_id] = r
         runs = [
             r
-            for r in self.ci_runs
-            if r.full_name == full_name
-            and r.workflow_run_id is not None
-            and (branch is None or r.branch == branch)
+            for r in latest.values()
+            if (branch is None or r.branch == branch)
             and (
                 status is None
                 or r.status == status
@@ -1758,6 +1774,28 @@ class FakeGitHub:
             if check.id == run.check_run_id:
                 check.status, check.conclusion = "completed", "cancelled"
                 check.summary = f"{run.name}: cancelled"
+
+    def rerun_failed_jobs(
+        self, *, full_name: str, run_id: int, installation_id: int | None = None
+    ) -> None:
+        """Re-run a workflow run's failed jobs, as `POST .../actions/runs/{run_id}/
+        rerun-failed-jobs` does: a new attempt of the scripted CI on the same commit, its
+        outcome decided afresh (a flaky path may pass this time). 403 without `actions:
+        write`, 404 for an unknown run, 403 "...not failed" (GitHub's 403) when it did not
+        fail."""
+        granted = self.permissions_of(installation_id)
+        if granted is not None and granted.get("actions") != "write":
+            raise ApiError(403, NOT_ACCESSIBLE)
+        run = next(
+            (r for r in self.workflow_runs(full_name=full_name) if r.workflow_run_id == run_id),
+            None,
+        )
+        if run is None:
+            raise ApiError(404, "Not Found")
+        if run.status != "completed" or run.conclusion != "failure":
+            raise ApiError(403, "This workflow run has no failed jobs to re-run.")
+        repo = self.repos[full_name]
+        self._start_ci(repo, run.branch, run.sha, only=run.name, workflow_run_id=run_id)
 
     def ci_runs_json(self, *, full_name: str | None = None) -> list[dict[str, Any]]:
         """Every scripted CI run, oldest first: {"check_run_id", "full_name", "name",

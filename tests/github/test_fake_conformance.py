@@ -64,6 +64,7 @@ TOKENS = "/app/installations/{installation_id}/access_tokens"
 INSTALL_REPOS = "/installation/repositories"
 WORKFLOW_RUNS = "/repos/{owner}/{repo}/actions/runs"
 CANCEL_RUN = "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
+RERUN_FAILED = "/repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
 USER = "/user"
 REPO = "/repos/{owner}/{repo}"
 R = f"/repos/{FULL_NAME}"
@@ -817,6 +818,25 @@ async def cancel_workflow_run(env: Env) -> httpx.Response:
     [ci] = env.fake.ci_runs_json(full_name=FULL_NAME)
     assert (ci["status"], ci["conclusion"]) == ("completed", "cancelled")
     return response
+
+
+@scenario("POST", RERUN_FAILED, 201)
+async def rerun_failed_jobs(env: Env) -> httpx.Response:
+    run_id = actions_run(env)
+    env.fake.ci_runs[-1].conclusion = "failure"  # this attempt fails (a flake)
+    env.fake.complete_ci(full_name=FULL_NAME)
+    response = await env.call("POST", f"{R}/actions/runs/{run_id}/rerun-failed-jobs")
+    runs = env.fake.ci_runs_json(full_name=FULL_NAME)
+    assert [r["status"] for r in runs] == ["completed", "in_progress"]
+    assert runs[0]["workflow_run_id"] == runs[1]["workflow_run_id"] == run_id
+    return response
+
+
+@scenario("POST", RERUN_FAILED, 403)
+async def rerun_failed_jobs_of_a_run_that_did_not_fail(env: Env) -> httpx.Response:
+    run_id = actions_run(env)
+    env.fake.complete_ci(full_name=FULL_NAME)
+    return await env.call("POST", f"{R}/actions/runs/{run_id}/rerun-failed-jobs")
 
 
 @scenario("POST", CANCEL_RUN, 409)

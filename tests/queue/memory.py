@@ -259,6 +259,21 @@ class MemoryGitHub:
         refs = self.fake.matching_refs(full_name=self.full_name, ref=f"heads/{prefix}")
         return tuple(sorted(ref.removeprefix("refs/heads/") for ref, _ in refs))
 
+    async def rerun_failed_jobs(self, branch: str) -> int:
+        self._call("rerun_failed_jobs")
+        runs = self.fake.workflow_runs(full_name=self.full_name, branch=branch, status="failure")
+        for run in runs:
+            assert run.workflow_run_id is not None
+            try:
+                self.fake.rerun_failed_jobs(
+                    full_name=self.full_name,
+                    run_id=run.workflow_run_id,
+                    installation_id=self.installation_id,
+                )
+            except ApiError as exc:
+                raise Refused(exc.status, exc.message) from None
+        return len(runs)
+
     async def cancel_workflow_runs(self, branch: str) -> int:
         self._call("cancel_workflow_runs")
         asked = 0

@@ -343,3 +343,40 @@ async def test_a_failure_to_cancel_never_stops_the_queue() -> None:
     assert dropped not in staging_branches(h)
     await settle(h)
     assert h.merged(2) and not h.merged(1)
+
+
+async def test_a_failed_build_has_its_failed_jobs_rerun_once_and_a_pass_then_lands() -> None:
+    h = parallel(builds=1)
+    h.configure(flaky_retries=1)
+    installed(h, stored=True, granted=True)
+    await queue_all(h, 1)
+    await h.evaluate()
+    h.fake.ci_runs[-1].conclusion = "failure"  # this attempt fails by chance
+    h.fake.complete_ci(full_name=FULL_NAME)
+    await h.evaluate()
+    assert h.github.count("rerun_failed_jobs") == 1
+    assert not h.merged(1) and h.store.live(1) is not None
+    h.fake.complete_ci(full_name=FULL_NAME)  # the second attempt passes
+    await h.evaluate()
+    assert h.merged(1)
+    assert h.store.builds[0].retries == 1
+
+
+async def test_a_failure_that_fails_again_after_its_rerun_stands() -> None:
+    h = parallel(builds=1, bad=["changes/1.txt"])
+    h.configure(flaky_retries=1)
+    installed(h, stored=True, granted=True)
+    await queue_all(h, 1)
+    await settle(h)
+    assert h.github.count("rerun_failed_jobs") == 1
+    assert h.entry(1).dequeue_reason == "check_failed"
+
+
+async def test_without_the_actions_permission_failed_jobs_are_not_rerun() -> None:
+    h = parallel(builds=1, bad=["changes/1.txt"])
+    h.configure(flaky_retries=1)
+    installed(h, stored=False, granted=False)
+    await queue_all(h, 1)
+    await settle(h)
+    assert h.github.count("rerun_failed_jobs") == 0
+    assert h.entry(1).dequeue_reason == "check_failed"
