@@ -8,6 +8,7 @@ commands raise their `QueueError`s; each API maps them to its own error shape.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from mergequeue import reads
 from mergequeue.models import Repository
 from mergequeue.queue import commands
-from mergequeue.queue.commands import UNSET, AlreadyQueued, PullQueueStatus, QueueError, Unset
+from mergequeue.queue.commands import (
+    UNSET,
+    AlreadyQueued,
+    CheckFlakes,
+    Priority,
+    PullQueueStatus,
+    QueueError,
+    Unset,
+)
 from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
 from mergequeue.tasks import TaskQueue
@@ -50,10 +59,17 @@ async def pull_request_status(
 
 
 async def enqueue(
-    *, session: AsyncSession, tasks: TaskQueue, repository: Repository, number: int
+    *,
+    session: AsyncSession,
+    tasks: TaskQueue,
+    repository: Repository,
+    number: int,
+    priority: Priority = Priority.NORMAL,
 ) -> PullQueueStatus:
     try:
-        await commands.enqueue(session=session, repository=repository, number=number, by=API_ACTOR)
+        await commands.enqueue(
+            session=session, repository=repository, number=number, by=API_ACTOR, priority=priority
+        )
         await session.commit()
     except IntegrityError:
         # A concurrent enqueue of the same pull request won the unique index.
@@ -127,6 +143,8 @@ async def update_settings(
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
     notify_webhook_url: str | Unset | None = UNSET,
+    failure_depth: int | Unset | None = UNSET,
+    status_comments: bool | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings (None resets one to its default); raises
     `commands.InvalidSettings` before changing anything when a value is out of range."""
@@ -142,6 +160,8 @@ async def update_settings(
         batch_size=batch_size,
         batch_wait_seconds=batch_wait_seconds,
         notify_webhook_url=notify_webhook_url,
+        failure_depth=failure_depth,
+        status_comments=status_comments,
     )
     await session.commit()
     log.info("settings changed through the API", extra={"repository": repository.full_name})
@@ -149,6 +169,69 @@ async def update_settings(
     # a new mode or batch setting changes which staging builds should run.
     await _wake(tasks, repository)
     return repository
+
+
+async def set_priority(
+    *,
+    session: AsyncSession,
+    tasks: TaskQueue,
+    repository: Repository,
+    number: int,
+    priority: Priority,
+) -> PullQueueStatus:
+    try:
+        await commands.set_priority(
+            session=session, repository=repository, number=number, priority=priority
+        )
+    except QueueError:
+        await session.rollback()
+        raise
+    await session.commit()
+    log.info(
+        "priority changed through the API",
+        extra={"repository": repository.full_name, "pr": number, "priority": priority.value},
+    )
+    # The queue's order changed: a new head, or builds behind the new place made again.
+    await _wake(tasks, repository)
+    return await pull_request_status(session=session, repository=repository, number=number)
+
+
+async def freeze(
+    *,
+    session: AsyncSession,
+    tasks: TaskQueue,
+    repository: Repository,
+    reason: object,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Repository:
+    """Freeze the queue; raises `commands.InvalidSettings` (changing nothing) for a bad
+    reason or window."""
+    # Checked before anything changes: a refusal leaves nothing to roll back.
+    await commands.set_freeze(
+        session=session, repository=repository, reason=reason, start=start, end=end
+    )
+    await session.commit()
+    log.info("frozen through the API", extra={"repository": repository.full_name})
+    # As a pause: the heads show the freeze at once, and the worker sets a deadline at its
+    # start or end so that it turns by itself.
+    await _wake(tasks, repository)
+    return repository
+
+
+async def unfreeze(
+    *, session: AsyncSession, tasks: TaskQueue, repository: Repository
+) -> Repository:
+    await commands.lift_freeze(session=session, repository=repository)
+    await session.commit()
+    log.info("unfrozen through the API", extra={"repository": repository.full_name})
+    # What passed meanwhile lands now.
+    await _wake(tasks, repository)
+    return repository
+
+
+async def check_flakes(*, session: AsyncSession, repository: Repository) -> list[CheckFlakes]:
+    return await commands.check_flakes(session=session, repository=repository)
 
 
 async def _wake(tasks: TaskQueue, repository: Repository) -> None:

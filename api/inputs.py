@@ -28,6 +28,14 @@ def unstorable(text: str) -> str | None:
     return None
 
 
+def storable(text: str) -> str:
+    """A pydantic validator for free text a column keeps (newlines and the like allowed)."""
+    reason = unstorable(text)
+    if reason is not None:
+        raise ValueError(reason)
+    return text
+
+
 def printable(text: str) -> str:
     """A pydantic validator for names people read: no control characters at all."""
     reason = unstorable(text)

@@ -5,19 +5,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StringConstraints,
+)
 
-from api.inputs import printable
+from api.inputs import printable, storable
 from mergequeue.notifications.urls import MAX_URL_LENGTH
 from mergequeue.queue.commands import (
     MAX_BATCH_WAIT_SECONDS,
     MAX_CHECK_NAME_LENGTH,
     MAX_CI_TIMEOUT_SECONDS,
+    MAX_FAILURE_DEPTH,
+    MAX_FREEZE_REASON_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_REQUIRED_CHECKS,
     MIN_BATCH_SIZE,
     MIN_BATCH_WAIT_SECONDS,
     MIN_CI_TIMEOUT_SECONDS,
+    MIN_FAILURE_DEPTH,
     MIN_PARALLEL_BUILDS,
 )
 from mergequeue.queue.effective import (
@@ -61,6 +73,23 @@ class RepositoryOut(BaseModel):
         description="the repository's own Slack-compatible incoming-webhook URL for "
         "notifications (besides NOTIFY_WEBHOOK_URL); null: none"
     )
+    failure_depth: int = Field(
+        description="parallel mode: how many builds behind a failed one may contradict it "
+        "(a later pass lands everything up to it; the failure counts as flaky); 0: a failure "
+        "stands at once"
+    )
+    status_comments: bool = Field(
+        description="one status comment per queued pull request, edited in place"
+    )
+    frozen: bool = Field(description="a freeze holds every landing now")
+    freeze_reason: str | None = Field(
+        description="why the queue is (or will be) frozen; null: no freeze set"
+    )
+    frozen_from: datetime | None = Field(description="when the freeze starts; null: at once")
+    frozen_until: datetime | None = Field(description="when it ends by itself; null: when lifted")
+
+
+Priority = Literal["urgent", "normal"]
 
 
 class QueueEntryOut(BaseModel):
@@ -73,6 +102,7 @@ class QueueEntryOut(BaseModel):
     status: str
     status_detail: str | None
     enqueued_at: datetime
+    priority: Priority = Field(description="urgent entries queue ahead of every normal one")
 
 
 class QueueOut(BaseModel):
@@ -92,6 +122,53 @@ class EnqueueIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     number: int = Field(strict=True, ge=1, le=MAX_NUMBER, description="pull request number")
+    priority: Priority = Field(
+        default="normal",
+        description="urgent: ahead of every normal entry (first in, first out among urgent)",
+    )
+
+
+class PriorityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    priority: Priority = Field(
+        description="urgent: ahead of every normal entry; normal: back among them by its "
+        "queueing time"
+    )
+
+
+FreezeReason = Annotated[
+    str,
+    StringConstraints(strict=True, min_length=1, max_length=MAX_FREEZE_REASON_LENGTH),
+    AfterValidator(storable),
+]
+
+
+class FreezeIn(BaseModel):
+    """A freeze: builds go on, nothing lands from `from` until `until`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: FreezeReason = Field(description="shown on every queued pull request")
+    from_: AwareDatetime | None = Field(
+        default=None, alias="from", description="when it starts (with a timezone); null: now"
+    )
+    until: AwareDatetime | None = Field(
+        default=None,
+        description="when it ends by itself (with a timezone), after `from` and in the "
+        "future; null: when lifted",
+    )
+
+
+class CheckFlakesOut(BaseModel):
+    check: str = Field(description="a required check's name")
+    failures: int = Field(description="its failures on staging builds")
+    contradicted: int = Field(
+        description="failures a later build holding the same changes contradicted by passing "
+        "(flaky ones)"
+    )
+    flake_rate: float = Field(description="contradicted / failures (0 when it never failed)")
+    updated_at: datetime
 
 
 class PullRequestStatusOut(BaseModel):
@@ -106,6 +183,9 @@ class PullRequestStatusOut(BaseModel):
         description="how its last stay in the queue ended (merged, dequeued), when not queued"
     )
     last_reason: str | None
+    priority: Priority | None = Field(
+        default=None, description="urgent or normal while queued; null when not queued"
+    )
 
 
 Label = Annotated[
@@ -176,6 +256,16 @@ class RepositorySettingsIn(BaseModel):
         default=None,
         description="an http(s) Slack-compatible incoming-webhook URL that hears of this "
         "repository's queue; null: none of its own",
+    )
+
+    failure_depth: StrictInt | None = Field(
+        default=None,
+        ge=MIN_FAILURE_DEPTH,
+        le=MAX_FAILURE_DEPTH,
+        description="parallel mode: builds behind a failed one that may contradict it; null: 0",
+    )
+    status_comments: StrictBool | None = Field(
+        default=None, description="one status comment per queued pull request; null: true"
     )
 
     def changes(self) -> dict[str, Any]:

@@ -34,17 +34,29 @@ async def run_show(args: argparse.Namespace, settings: Settings | None) -> int:
 
 def _text(queue: QueueOut) -> str:
     repo = queue.repository
-    state = "paused" if repo.paused else "merging"
+    state = "paused" if repo.paused else "frozen" if repo.frozen else "merging"
     lines = [
         f"{repo.full_name} ({state}, {repo.merge_method}): {len(queue.entries)} queued",
         # The API's names, so what is shown is what PATCH /api/v1/repos/OWNER/REPO changes.
         f"queue_mode {repo.queue_mode}, max_parallel_builds {repo.max_parallel_builds}, "
-        f"batch_size {repo.batch_size}, batch_wait_seconds {repo.batch_wait_seconds}",
+        f"batch_size {repo.batch_size}, batch_wait_seconds {repo.batch_wait_seconds}, "
+        f"failure_depth {repo.failure_depth}, "
+        f"status_comments {'true' if repo.status_comments else 'false'}",
     ]
+    if repo.freeze_reason is not None:
+        window = "".join(
+            [
+                f" from {repo.frozen_from.isoformat()}" if repo.frozen_from else "",
+                f" until {repo.frozen_until.isoformat()}" if repo.frozen_until else "",
+            ]
+        )
+        now = "frozen" if repo.frozen else "freeze set"
+        lines.append(f"{now}{window}: {repo.freeze_reason}")
     for entry in queue.entries:
         detail = f" ({entry.status_detail})" if entry.status_detail else ""
+        urgent = " [urgent]" if entry.priority == "urgent" else ""
         lines.append(
-            f"{entry.position:>3}. #{entry.number} into {entry.base_ref}: {entry.status}{detail}"
-            f" - {entry.title} by {entry.author}"
+            f"{entry.position:>3}. #{entry.number}{urgent} into {entry.base_ref}: "
+            f"{entry.status}{detail} - {entry.title} by {entry.author}"
         )
     return "\n".join(lines)

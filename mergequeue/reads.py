@@ -23,6 +23,8 @@ class QueuedPullRequest:
     status: str
     status_detail: str | None
     enqueued_at: datetime
+    # "urgent" (queued ahead of every normal entry) or "normal".
+    priority: str = "normal"
 
 
 async def list_repositories(*, session: AsyncSession) -> Sequence[Repository]:
@@ -37,7 +39,8 @@ async def find_repository(*, session: AsyncSession, owner: str, name: str) -> Re
 
 
 async def read_queue(*, session: AsyncSession, repository: Repository) -> list[QueuedPullRequest]:
-    """The live queue in merge order: per base branch, first in first out."""
+    """The live queue in merge order: per base branch, urgent entries first, then first
+    in first out (the engine's order, `queue.store.SqlQueueStore.queued`)."""
     rows = await session.execute(
         select(QueueEntry, PullRequest)
         .join(PullRequest, QueueEntry.pull_request_id == PullRequest.id)
@@ -45,7 +48,9 @@ async def read_queue(*, session: AsyncSession, repository: Repository) -> list[Q
             QueueEntry.repository_id == repository.id,
             QueueEntry.state == QueueEntryState.QUEUED,
         )
-        .order_by(QueueEntry.base_ref, QueueEntry.enqueued_at, QueueEntry.id)
+        .order_by(
+            QueueEntry.base_ref, QueueEntry.priority.desc(), QueueEntry.enqueued_at, QueueEntry.id
+        )
     )
     queue: list[QueuedPullRequest] = []
     positions: dict[str, int] = {}
@@ -62,6 +67,7 @@ async def read_queue(*, session: AsyncSession, repository: Repository) -> list[Q
                 status=entry.status,
                 status_detail=entry.status_detail,
                 enqueued_at=entry.enqueued_at,
+                priority="urgent" if entry.priority > 0 else "normal",
             )
         )
     return queue

@@ -13,22 +13,25 @@ from importlib.resources import files
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType, ScalarType, make_executable_schema
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema
-from pydantic import TypeAdapter
+from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, StringValueNode, ValueNode
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import actions
 from api.schemas import MAX_NUMBER
 from mergequeue import reads
-from mergequeue.models import Repository
+from mergequeue.models import Repository, utcnow
 from mergequeue.queue.commands import (
     AlreadyQueued,
+    CheckFlakes,
     InvalidSettings,
     NotOpen,
     NotQueued,
+    Priority,
     PullQueueStatus,
     QueueError,
+    check_priority,
 )
 from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
@@ -106,6 +109,32 @@ def serialize_datetime(value: datetime) -> Any:
     return _DATETIME.dump_python(value, mode="json")
 
 
+# A GraphQLError, not a ValueError: graphql-core reports it as the client's mistake (400),
+# where any other exception would be formatted as an internal error.
+_NOT_A_DATETIME = "expected an ISO 8601 date and time"
+
+
+def _parse_datetime(value: Any) -> datetime:
+    # ISO 8601, as the REST API reads it; a missing timezone is the mutation's BAD_INPUT.
+    if not isinstance(value, str):
+        raise GraphQLError(_NOT_A_DATETIME)
+    try:
+        parsed: datetime = _DATETIME.validate_python(value)
+    except ValidationError:
+        raise GraphQLError(_NOT_A_DATETIME) from None
+    return parsed
+
+
+datetime_scalar.set_value_parser(_parse_datetime)
+
+
+@datetime_scalar.literal_parser
+def parse_datetime_literal(node: ValueNode, variables: dict[str, Any] | None = None) -> datetime:
+    if not isinstance(node, StringValueNode):
+        raise GraphQLError(_NOT_A_DATETIME)
+    return _parse_datetime(node.value)
+
+
 # -- queries ---------------------------------------------------------------------------
 
 query = QueryType()
@@ -146,15 +175,40 @@ mutation = MutationType()
 
 @mutation.field("enqueue")
 async def resolve_enqueue(
-    _: None, info: Info, owner: str, name: str, number: int
+    _: None, info: Info, owner: str, name: str, number: int, priority: str | None = None
 ) -> dict[str, Any]:
     _check_number(number)
     context = _context(info)
     async with context.db() as session:
         with _domain_errors():
+            level = Priority.NORMAL if priority is None else check_priority(priority)
             repository = await actions.repository(session=session, owner=owner, name=name)
             status = await actions.enqueue(
-                session=session, tasks=context.tasks, repository=repository, number=number
+                session=session,
+                tasks=context.tasks,
+                repository=repository,
+                number=number,
+                priority=level,
+            )
+    return _status(status, repository)
+
+
+@mutation.field("setPriority")
+async def resolve_set_priority(
+    _: None, info: Info, owner: str, name: str, number: int, priority: str
+) -> dict[str, Any]:
+    _check_number(number)
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            level = check_priority(priority)
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            status = await actions.set_priority(
+                session=session,
+                tasks=context.tasks,
+                repository=repository,
+                number=number,
+                priority=level,
             )
     return _status(status, repository)
 
@@ -196,6 +250,36 @@ async def resolve_pause(_: None, info: Info, owner: str, name: str) -> Repositor
 @mutation.field("resume")
 async def resolve_resume(_: None, info: Info, owner: str, name: str) -> Repository:
     return await _set_paused(info, owner, name, False)
+
+
+@mutation.field("freezeQueue")
+async def resolve_freeze_queue(
+    _: None, info: Info, owner: str, name: str, reason: str, **window: datetime | None
+) -> Repository:
+    # `from` is a Python keyword: the window comes as keyword arguments.
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            return await actions.freeze(
+                session=session,
+                tasks=context.tasks,
+                repository=repository,
+                reason=reason,
+                start=window.get("from"),
+                end=window.get("until"),
+            )
+
+
+@mutation.field("unfreezeQueue")
+async def resolve_unfreeze_queue(_: None, info: Info, owner: str, name: str) -> Repository:
+    context = _context(info)
+    async with context.db() as session:
+        with _domain_errors():
+            repository = await actions.repository(session=session, owner=owner, name=name)
+            return await actions.unfreeze(
+                session=session, tasks=context.tasks, repository=repository
+            )
 
 
 @mutation.field("updateRepositorySettings")
@@ -267,6 +351,45 @@ def resolve_batch_wait_seconds(repository: Repository, info: Info) -> int:
 @repository_type.field("notifyWebhookUrl")
 def resolve_notify_webhook_url(repository: Repository, info: Info) -> str | None:
     return effective_settings(repository, _context(info).settings).notify_webhook_url
+
+
+@repository_type.field("failureDepth")
+def resolve_failure_depth(repository: Repository, info: Info) -> int:
+    return effective_settings(repository, _context(info).settings).failure_depth
+
+
+@repository_type.field("statusComments")
+def resolve_status_comments(repository: Repository, info: Info) -> bool:
+    return effective_settings(repository, _context(info).settings).status_comments
+
+
+@repository_type.field("frozen")
+def resolve_frozen(repository: Repository, info: Info) -> bool:
+    return effective_settings(repository, _context(info).settings).frozen(utcnow()) is not None
+
+
+@repository_type.field("freezeReason")
+def resolve_freeze_reason(repository: Repository, info: Info) -> str | None:
+    return effective_settings(repository, _context(info).settings).frozen_reason
+
+
+@repository_type.field("frozenFrom")
+def resolve_frozen_from(repository: Repository, info: Info) -> datetime | None:
+    return effective_settings(repository, _context(info).settings).frozen_from
+
+
+@repository_type.field("frozenUntil")
+def resolve_frozen_until(repository: Repository, info: Info) -> datetime | None:
+    return effective_settings(repository, _context(info).settings).frozen_until
+
+
+@repository_type.field("flakes")
+async def resolve_flakes(repository: Repository, info: Info) -> list[dict[str, Any]]:
+    async with _context(info).db() as session:
+        found: list[CheckFlakes] = await actions.check_flakes(
+            session=session, repository=repository
+        )
+    return [{**asdict(row), "flake_rate": row.flake_rate} for row in found]
 
 
 @repository_type.field("queue")

@@ -19,6 +19,7 @@ from mergequeue.models import (
     QueueEntryState,
     Repository,
 )
+from mergequeue.queue.effective import repository_frozen
 
 # How far back the charts look, and how many past stays the history lists.
 CHART_DAYS = 14
@@ -33,6 +34,8 @@ class RepositorySummary:
     queued: int
     oldest_enqueued_at: datetime | None
     last_landed_at: datetime | None
+    # Why a freeze holds every landing now; None: not frozen.
+    frozen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,8 @@ class RepositoryPage:
     history: list[HistoryRow]
     merges_by_day: list[DailyMerge]
     depth: list[DepthPoint]
+    # Why a freeze holds every landing now; None: not frozen.
+    frozen: str | None = None
 
 
 async def summaries(
@@ -101,12 +106,14 @@ async def summaries(
         .group_by(QueueEntry.repository_id)
     )
     last = dict(landed.all())
+    now = datetime.now(UTC)
     return [
         RepositorySummary(
             repository=r,
             queued=counts.get(r.id, (0, None))[0],
             oldest_enqueued_at=_utc(counts.get(r.id, (0, None))[1]),
             last_landed_at=_utc(last.get(r.id)),
+            frozen=repository_frozen(r, now),
         )
         for r in repositories
     ]
@@ -144,6 +151,7 @@ async def repository_page(
         history=await _history(session, repository),
         merges_by_day=await _merges_by_day(session, repository, now),
         depth=await _depth(session, repository, now),
+        frozen=repository_frozen(repository, now),
     )
 
 

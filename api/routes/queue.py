@@ -13,14 +13,23 @@ from api.inputs import Owner, RepoName
 from api.routes.repos import repository_out
 from api.schemas import (
     MAX_NUMBER,
+    CheckFlakesOut,
     EnqueueIn,
     ErrorOut,
+    FreezeIn,
+    PriorityIn,
     PullRequestStatusOut,
     RepositoryOut,
     RepositorySettingsIn,
 )
 from mergequeue.models import Repository
-from mergequeue.queue.commands import InvalidSettings, NotQueued, PullQueueStatus, QueueError
+from mergequeue.queue.commands import (
+    InvalidSettings,
+    NotQueued,
+    Priority,
+    PullQueueStatus,
+    QueueError,
+)
 from mergequeue.queue.effective import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCH_WAIT_SECONDS,
@@ -79,7 +88,11 @@ async def enqueue(
     repository = await _repository(session, owner, repo)
     try:
         entry = await actions.enqueue(
-            session=session, tasks=tasks, repository=repository, number=body.number
+            session=session,
+            tasks=tasks,
+            repository=repository,
+            number=body.number,
+            priority=Priority(body.priority),
         )
     except QueueError as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
@@ -108,6 +121,114 @@ async def dequeue(
     except NotQueued as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     return _status_out(entry)
+
+
+@router.patch(
+    "/repos/{owner}/{repo}/queue/{number}",
+    response_model=PullRequestStatusOut,
+    summary="Change a queued pull request's priority",
+    description="urgent queues it ahead of every normal entry (first in, first out among "
+    "urgent ones); normal puts it back among them by its queueing time. In parallel mode "
+    "the builds behind its new place are made again.",
+    responses={404: {"model": ErrorOut, "description": "unknown repository, or not queued"}},
+)
+async def set_priority(
+    owner: Owner,
+    repo: RepoName,
+    number: Number,
+    body: PriorityIn,
+    session: SessionDep,
+    tasks: TasksDep,
+) -> PullRequestStatusOut:
+    repository = await _repository(session, owner, repo)
+    try:
+        entry = await actions.set_priority(
+            session=session,
+            tasks=tasks,
+            repository=repository,
+            number=number,
+            priority=Priority(body.priority),
+        )
+    except NotQueued as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    return _status_out(entry)
+
+
+def _invalid(exc: InvalidSettings) -> RequestValidationError:
+    # The same shape as FastAPI's own body validation errors, which the OpenAPI document
+    # promises for 422: clients need only one way to read a rejection.
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}]
+    )
+
+
+@router.put(
+    "/repos/{owner}/{repo}/freeze",
+    response_model=RepositoryOut,
+    summary="Freeze the queue: builds go on, nothing lands",
+    description="From `from` (null: now) until `until` (null: until lifted with DELETE); "
+    "replaces any freeze. Queued pull requests show the reason; what passed lands when the "
+    "freeze ends, by itself at `until`.",
+    responses=_UNKNOWN_REPOSITORY,
+)
+async def freeze(
+    owner: Owner,
+    repo: RepoName,
+    body: FreezeIn,
+    session: SessionDep,
+    settings: SettingsDep,
+    tasks: TasksDep,
+) -> RepositoryOut:
+    repository = await _repository(session, owner, repo)
+    try:
+        await actions.freeze(
+            session=session,
+            tasks=tasks,
+            repository=repository,
+            reason=body.reason,
+            start=body.from_,
+            end=body.until,
+        )
+    except InvalidSettings as exc:
+        raise _invalid(exc) from None
+    return repository_out(repository, settings)
+
+
+@router.delete(
+    "/repos/{owner}/{repo}/freeze",
+    response_model=RepositoryOut,
+    summary="Lift the freeze: what passed lands",
+    responses=_UNKNOWN_REPOSITORY,
+)
+async def unfreeze(
+    owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep, tasks: TasksDep
+) -> RepositoryOut:
+    repository = await _repository(session, owner, repo)
+    await actions.unfreeze(session=session, tasks=tasks, repository=repository)
+    return repository_out(repository, settings)
+
+
+@router.get(
+    "/repos/{owner}/{repo}/flakes",
+    response_model=list[CheckFlakesOut],
+    summary="Flake statistics per required check",
+    description="Per check (by name): its failures on parallel mode's staging builds, how "
+    "many of them a later build holding the same changes contradicted by passing (flaky), "
+    "and that share.",
+    responses=_UNKNOWN_REPOSITORY,
+)
+async def check_flakes(owner: Owner, repo: RepoName, session: SessionDep) -> list[CheckFlakesOut]:
+    repository = await _repository(session, owner, repo)
+    return [
+        CheckFlakesOut(
+            check=row.check,
+            failures=row.failures,
+            contradicted=row.contradicted,
+            flake_rate=row.flake_rate,
+            updated_at=row.updated_at,
+        )
+        for row in await actions.check_flakes(session=session, repository=repository)
+    ]
 
 
 async def _set_paused(
@@ -156,7 +277,7 @@ async def resume(
     "default (the environment's QUEUE_LABEL and MERGE_METHOD, branch protection's "
     "required checks, a CI timeout of one hour, serial mode, "
     f"{DEFAULT_MAX_PARALLEL_BUILDS} parallel builds, batches of {DEFAULT_BATCH_SIZE}, a batch "
-    f"wait of {DEFAULT_BATCH_WAIT_SECONDS} seconds).",
+    f"wait of {DEFAULT_BATCH_WAIT_SECONDS} seconds, a failure depth of 0, status comments on).",
     responses=_UNKNOWN_REPOSITORY,
 )
 async def update_settings(
@@ -173,11 +294,7 @@ async def update_settings(
             session=session, tasks=tasks, repository=repository, **body.changes()
         )
     except InvalidSettings as exc:
-        # The same shape as FastAPI's own body validation errors, which the OpenAPI
-        # document promises for 422: clients need only one way to read a rejection.
-        raise RequestValidationError(
-            [{"type": "value_error", "loc": ("body", exc.field), "msg": str(exc)}]
-        ) from None
+        raise _invalid(exc) from None
     return repository_out(repository, settings)
 
 

@@ -8,7 +8,7 @@ from api.deps import SessionDep, SettingsDep, require_api_token
 from api.inputs import Owner, RepoName
 from api.schemas import ErrorOut, QueueEntryOut, QueueOut, RepositoryOut
 from mergequeue import reads
-from mergequeue.models import Repository
+from mergequeue.models import Repository, utcnow
 from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
 
@@ -41,6 +41,12 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
         batch_size=effective.batch_size,
         batch_wait_seconds=int(effective.batch_wait.total_seconds()),
         notify_webhook_url=effective.notify_webhook_url,
+        failure_depth=effective.failure_depth,
+        status_comments=effective.status_comments,
+        frozen=effective.frozen(utcnow()) is not None,
+        freeze_reason=effective.frozen_reason,
+        frozen_from=effective.frozen_from,
+        frozen_until=effective.frozen_until,
     )
 
 

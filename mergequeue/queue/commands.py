@@ -1,5 +1,5 @@
-"""Changing a queue: enqueue, dequeue, pause, resume, a repository's settings, and
-reading one entry's status.
+"""Changing a queue: enqueue, dequeue, pause, resume, freeze, priority, a repository's
+settings, and reading one entry's status and the checks' flake statistics.
 
 Used by the REST and GraphQL APIs and by the worker (labels, comments, decisions).
 Callers commit the session, then wake the repository's queue.
@@ -10,13 +10,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from mergequeue.models import (
+    CheckFlake,
     PullRequest,
     PullRequestState,
     QueueEntry,
@@ -59,6 +60,35 @@ class PullQueueStatus:
     # How the last stay in the queue ended, when the pull request is not queued now.
     last_outcome: str | None
     last_reason: str | None
+    # "urgent" or "normal" while queued; None when not queued.
+    priority: str | None = None
+
+
+class Priority(enum.StrEnum):
+    """A queue entry's priority, as the APIs name it (stored as 1 and 0)."""
+
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+    @property
+    def level(self) -> int:
+        return 1 if self is Priority.URGENT else 0
+
+    @classmethod
+    def of(cls, level: int) -> Priority:
+        return cls.URGENT if level > 0 else cls.NORMAL
+
+
+PRIORITIES: Final = tuple(p.value for p in Priority)
+
+
+def check_priority(value: object) -> Priority:
+    if value not in PRIORITIES:
+        error = InvalidSettings(f"priority must be one of {', '.join(PRIORITIES)}")
+        error.field = "priority"
+        raise error
+    assert isinstance(value, str)
+    return Priority(value)
 
 
 async def _pull_request(session: AsyncSession, repository: Repository, number: int) -> PullRequest:
@@ -97,9 +127,11 @@ async def enqueue(
     number: int,
     by: str | None,
     at: datetime | None = None,
+    priority: Priority = Priority.NORMAL,
 ) -> QueueEntry:
     """Queue a pull request; `at` is when it was asked (a webhook's receipt time), so
-    deliveries processed concurrently still queue in the order GitHub sent them."""
+    deliveries processed concurrently still queue in the order GitHub sent them. An urgent
+    one queues ahead of every normal entry (first in, first out among urgent ones)."""
     pr = await _pull_request(session, repository, number)
     if pr.state != PullRequestState.OPEN:
         raise NotOpen(f"pull request #{number} is {pr.state.value}")
@@ -124,6 +156,7 @@ async def enqueue(
         enqueued_by=by,
         enqueued_at=asked,
         status_changed_at=now,
+        priority=priority.level,
     )
     session.add(entry)
     await session.flush()
@@ -198,6 +231,23 @@ async def set_paused(*, session: AsyncSession, repository: Repository, paused: b
     return repository
 
 
+async def set_priority(
+    *, session: AsyncSession, repository: Repository, number: int, priority: Priority
+) -> QueueEntry:
+    """Change a queued pull request's priority; `NotQueued` when it is not queued."""
+    pr = await session.scalar(
+        select(PullRequest).where(
+            PullRequest.repository_id == repository.id, PullRequest.number == number
+        )
+    )
+    entry = None if pr is None else await live_entry(session, pr.id)
+    if entry is None:
+        raise NotQueued(f"pull request #{number} is not queued")
+    entry.priority = priority.level
+    await session.flush()
+    return entry
+
+
 async def entry_status(
     *, session: AsyncSession, repository: Repository, number: int
 ) -> PullQueueStatus | None:
@@ -222,6 +272,7 @@ async def entry_status(
             enqueued_at=entry.enqueued_at,
             last_outcome=None,
             last_reason=None,
+            priority=Priority.of(entry.priority).value,
         )
     last = await session.scalar(
         select(QueueEntry)
@@ -250,7 +301,8 @@ async def _position(session: AsyncSession, entry: QueueEntry) -> int:
                 QueueEntry.base_ref == entry.base_ref,
                 QueueEntry.state == QueueEntryState.QUEUED,
             )
-            .order_by(QueueEntry.enqueued_at, QueueEntry.id)
+            # The engine's order (`store.SqlQueueStore.queued`): urgent entries first.
+            .order_by(QueueEntry.priority.desc(), QueueEntry.enqueued_at, QueueEntry.id)
         )
     ).all()
     return ids.index(entry.id) + 1
@@ -283,6 +335,12 @@ MIN_BATCH_SIZE: Final = 1
 # A batch waits at most an hour for more pull requests; 0 starts a partial batch at once.
 MIN_BATCH_WAIT_SECONDS: Final = 0
 MAX_BATCH_WAIT_SECONDS: Final = 60 * 60
+# Parallel mode's optimistic validation: how many builds behind a failed one may contradict
+# it (0: a failure stands at once).
+MIN_FAILURE_DEPTH: Final = 0
+MAX_FAILURE_DEPTH: Final = 8
+# A freeze's reason, shown on every queued pull request.
+MAX_FREEZE_REASON_LENGTH: Final = 500
 
 
 class InvalidSettings(ValueError):
@@ -359,6 +417,15 @@ def _whole_number(name: str, low: int, high: int, unit: str = "") -> Callable[[o
     return check
 
 
+def _check_bool(name: str) -> Callable[[object], bool]:
+    def check(value: object) -> bool:
+        if not isinstance(value, bool):
+            raise InvalidSettings(f"{name} must be true or false")
+        return value
+
+    return check
+
+
 def _check_notify_webhook_url(value: object) -> str:
     if not isinstance(value, str):
         raise InvalidSettings("notify_webhook_url must be a string")
@@ -387,6 +454,10 @@ _check_batch_size = _whole_number("batch_size", MIN_BATCH_SIZE, MAX_BATCH_SIZE)
 _check_batch_wait = _whole_number(
     "batch_wait_seconds", MIN_BATCH_WAIT_SECONDS, MAX_BATCH_WAIT_SECONDS, "seconds"
 )
+_check_failure_depth = _whole_number("failure_depth", MIN_FAILURE_DEPTH, MAX_FAILURE_DEPTH)
+# Re-runs of a failed staging build's failed jobs before its failure counts.
+MAX_FLAKY_RETRIES: Final = 3
+_check_flaky_retries = _whole_number("flaky_retries", 0, MAX_FLAKY_RETRIES)
 
 
 # Every setting `update_settings` takes, with the check of its value (None, "use the
@@ -402,6 +473,9 @@ SETTING_CHECKS: Final[dict[str, Callable[[object], object]]] = {
     "batch_size": _check_batch_size,
     "batch_wait_seconds": _check_batch_wait,
     "notify_webhook_url": _check_notify_webhook_url,
+    "failure_depth": _check_failure_depth,
+    "status_comments": _check_bool("status_comments"),
+    "flaky_retries": _check_flaky_retries,
 }
 
 
@@ -428,11 +502,15 @@ async def update_settings(
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
     notify_webhook_url: str | Unset | None = UNSET,
+    failure_depth: int | Unset | None = UNSET,
+    status_comments: bool | Unset | None = UNSET,
+    flaky_retries: int | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings. An argument left UNSET keeps its setting;
     None resets it to the default (the environment's label and merge method, branch
     protection's required checks, the worker's CI timeout, serial mode and parallel
-    mode's defaults in `mergequeue.queue.effective`, no notifications URL of its own).
+    mode's defaults in `mergequeue.queue.effective`, no notifications URL of its own,
+    a failure depth of 0, status comments on).
 
     Every value is checked before any is written, so a bad one changes nothing.
     """
@@ -446,6 +524,9 @@ async def update_settings(
         "batch_size": batch_size,
         "batch_wait_seconds": batch_wait_seconds,
         "notify_webhook_url": notify_webhook_url,
+        "failure_depth": failure_depth,
+        "status_comments": status_comments,
+        "flaky_retries": flaky_retries,
     }
     changes = {
         name: check_setting(name, value) for name, value in given.items() if value is not UNSET
@@ -454,3 +535,103 @@ async def update_settings(
         setattr(repository, name, value)
     await session.flush()
     return repository
+
+
+# -- freezes ---------------------------------------------------------------------------
+
+
+def _field_error(field: str, message: str) -> InvalidSettings:
+    error = InvalidSettings(message)
+    error.field = field
+    return error
+
+
+def _utc(field: str, value: object) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise _field_error(field, f"{field} must be a date and time")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _field_error(field, f"{field} must name its timezone (e.g. Z or +02:00)")
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise _field_error(field, f"{field} is out of range") from None
+
+
+async def set_freeze(
+    *,
+    session: AsyncSession,
+    repository: Repository,
+    reason: object,
+    start: object = None,
+    end: object = None,
+    now: datetime | None = None,
+) -> Repository:
+    """Freeze the queue (builds go on, nothing lands) from `start` (None: now) until `end`
+    (None: until lifted), for `reason`; replaces any freeze. `InvalidSettings` naming the
+    field (`reason`, `from`, `until`) when a value is refused, before anything changes."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise _field_error("reason", "reason must be a non-empty text")
+    text = reason.strip()
+    if len(text) > MAX_FREEZE_REASON_LENGTH:
+        raise _field_error(
+            "reason", f"reason must be at most {MAX_FREEZE_REASON_LENGTH} characters"
+        )
+    if any(c == "\x00" or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        raise _field_error("reason", "reason must not contain NUL characters or lone surrogates")
+    begins, ends = _utc("from", start), _utc("until", end)
+    if ends is not None:
+        if begins is not None and ends <= begins:
+            raise _field_error("until", "until must be after from")
+        if ends <= (now or utcnow()):
+            raise _field_error("until", "until must be in the future")
+    repository.frozen_reason = text
+    repository.frozen_from = begins
+    repository.frozen_until = ends
+    await session.flush()
+    return repository
+
+
+async def lift_freeze(*, session: AsyncSession, repository: Repository) -> Repository:
+    """End the freeze (if any): what passed lands."""
+    repository.frozen_reason = None
+    repository.frozen_from = repository.frozen_until = None
+    await session.flush()
+    return repository
+
+
+# -- flake statistics ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckFlakes:
+    check: str
+    # Failures of this required check on staging builds...
+    failures: int
+    # ...of which a later build holding the same changes passed (flaky failures).
+    contradicted: int
+    updated_at: datetime
+
+    @property
+    def flake_rate(self) -> float:
+        """The share of its failures that were flaky (0 when it never failed)."""
+        return self.contradicted / self.failures if self.failures else 0.0
+
+
+async def check_flakes(*, session: AsyncSession, repository: Repository) -> list[CheckFlakes]:
+    """Per check, by name: its failures on staging builds and the contradicted ones."""
+    found = await session.scalars(
+        select(CheckFlake)
+        .where(CheckFlake.repository_id == repository.id)
+        .order_by(CheckFlake.check_name)
+    )
+    return [
+        CheckFlakes(
+            check=row.check_name,
+            failures=row.failures,
+            contradicted=row.contradicted,
+            updated_at=row.updated_at,
+        )
+        for row in found.all()
+    ]

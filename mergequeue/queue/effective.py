@@ -58,13 +58,7 @@ class EffectiveSettings:
 
     def frozen(self, now: datetime) -> str | None:
         """Why nothing lands now; None when nothing stops it."""
-        if self.frozen_reason is None:
-            return None
-        if self.frozen_from is not None and now < self.frozen_from:
-            return None
-        if self.frozen_until is not None and now >= self.frozen_until:
-            return None
-        return self.frozen_reason
+        return frozen_at(self.frozen_reason, self.frozen_from, self.frozen_until, now)
 
     def freeze_changes_at(self, now: datetime) -> datetime | None:
         """When the freeze starts or ends next (a decision falls due then)."""
@@ -86,6 +80,25 @@ class EffectiveSettings:
     @property
     def ci_timeout_seconds(self) -> int:
         return int(self.ci_timeout.total_seconds())
+
+
+def frozen_at(
+    reason: str | None, start: datetime | None, end: datetime | None, now: datetime
+) -> str | None:
+    """The freeze's reason when it holds at `now` (from `start`, None: already, until `end`,
+    None: until lifted); None when nothing stops landing then."""
+    if reason is None:
+        return None
+    if start is not None and now < start:
+        return None
+    if end is not None and now >= end:
+        return None
+    return reason
+
+
+def repository_frozen(repository: Repository, now: datetime) -> str | None:
+    """`EffectiveSettings.frozen` for readers that need no other setting (the dashboard)."""
+    return frozen_at(repository.frozen_reason, repository.frozen_from, repository.frozen_until, now)
 
 
 def effective_settings(

@@ -281,3 +281,31 @@ async def test_without_sign_in_configured_pages_say_so_and_the_api_is_unchanged(
         api = await client.get("/api/v1/repos", headers={"Authorization": "Bearer t"})
         assert api.status_code == 200
         assert (await client.get("/api/v1/repos")).status_code == 401
+
+
+async def test_a_freeze_shows_next_to_the_paused_state_with_its_reason(dash: Dash) -> None:
+    await dash.sign_in_as("mona")
+    database = create_database(dash.database_url)
+    try:
+        async with database.sessions() as session, session.begin():
+            repository = await session.scalar(select(Repository).where(Repository.name == "web"))
+            assert repository is not None
+            repository.frozen_reason = "release <2.0> & friends"
+            repository.frozen_until = datetime(2999, 1, 1, 12, 30, tzinfo=UTC)
+            docs = await session.scalar(select(Repository).where(Repository.name == "docs"))
+            assert docs is not None
+            # Set, but not holding yet: not shown as frozen.
+            docs.frozen_reason = "later"
+            docs.frozen_from = datetime(2999, 1, 1, tzinfo=UTC)
+    finally:
+        await database.dispose()
+    page = (await dash.client.get("/repos/acme/web")).text
+    assert '<span class="badge paused frozen">Frozen</span>' in page
+    # Escaped like every other text on the page.
+    assert '<span id="freeze-reason">release &lt;2.0&gt; &amp; friends</span>' in page
+    assert "until <time" in page and "2999-01-01 12:30 UTC" in page
+    assert "Running</span>" not in page
+    index = (await dash.client.get("/")).text
+    assert index.count("badge paused frozen") == 1
+    assert "release &lt;2.0&gt; &amp; friends" in index
+    assert "Frozen" not in (await dash.client.get("/repos/acme/docs")).text

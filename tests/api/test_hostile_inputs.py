@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -70,7 +71,13 @@ SETTINGS_FIELDS = [
     "batch_size",
     "batch_wait_seconds",
     "notify_webhook_url",
+    "failure_depth",
+    "status_comments",
     "number",
+    "priority",
+    "reason",
+    "from",
+    "until",
 ]
 # The whole-number settings and the range each must be stored in.
 NUMBER_SETTINGS = {
@@ -78,6 +85,7 @@ NUMBER_SETTINGS = {
     "max_parallel_builds": (1, 32),
     "batch_size": (1, 20),
     "batch_wait_seconds": (0, 3600),
+    "failure_depth": (0, 8),
 }
 bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -229,12 +237,14 @@ GRAPHQL_SETTINGS = [
     "batchSize",
     "batchWaitSeconds",
     "notifyWebhookUrl",
+    "failureDepth",
+    "statusComments",
 ]
 UPDATE_SETTINGS = (
     "mutation U($s: RepositorySettingsInput!) {"
     ' updateRepositorySettings(owner: "acme", name: "widgets", settings: $s) {'
     " queueMode maxParallelBuilds batchSize batchWaitSeconds ciTimeoutSeconds"
-    " notifyWebhookUrl } }"
+    " notifyWebhookUrl failureDepth statusComments } }"
 )
 
 
@@ -261,6 +271,103 @@ def test_graphql_settings_input_answers_4xx_or_200_and_stores_only_in_range_valu
         assert 60 <= repository["ciTimeoutSeconds"] <= 86400
         url = repository["notifyWebhookUrl"]
         assert url is None or url.startswith(("http://", "https://"))
+        assert 0 <= repository["failureDepth"] <= 8
+        assert isinstance(repository["statusComments"], bool)
+
+
+@PROPERTY
+@given(value=st.one_of(st.sampled_from([True, False, None, 0, 1, "true"]), json_values))
+def test_status_comments_is_stored_as_a_boolean_or_refused_with_422(app: App, value: Any) -> None:
+    body = json.dumps({"status_comments": value}, ensure_ascii=True).encode()
+    response = app.request("PATCH", "/api/v1/repos/acme/widgets", content=body, headers=AUTH)
+    assert response.status_code in {200, 422}, (value, response.text[:300])
+    if response.status_code == 200:
+        assert response.json()["status_comments"] is (value is not False)
+
+
+# Dates and times around the ends of what Python, the drivers and the columns can hold,
+# with offsets that push them over the edge when turned into UTC.
+hostile_datetimes = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.timezones()).map(lambda d: d.isoformat()),
+    st.datetimes().map(lambda d: d.isoformat()),  # no timezone
+    st.sampled_from(
+        [
+            "9999-12-31T23:59:59-23:59",
+            "0001-01-01T00:00:00+23:59",
+            "9999-12-31T23:59:59.999999Z",
+            "0001-01-01T00:00:00Z",
+            "2999-01-01T00:00:00Z",
+            "2999-02-30T00:00:00Z",
+            "2999-01-01T24:00:00Z",
+            "2999-01-01",
+            "now",
+            "",
+        ]
+    ),
+    numbers,
+    hostile_text,
+)
+
+
+@PROPERTY
+@given(
+    reason=st.one_of(hostile_text, st.text(max_size=600), json_values),
+    start=hostile_datetimes,
+    end=hostile_datetimes,
+)
+def test_freezes_are_stored_or_refused_with_422(
+    app: App, reason: Any, start: Any, end: Any
+) -> None:
+    request: dict[str, Any] = {"reason": reason}
+    if start is not None:
+        request["from"] = start
+    if end is not None:
+        request["until"] = end
+    body = json.dumps(request, ensure_ascii=True).encode()
+    response = app.request("PUT", "/api/v1/repos/acme/widgets/freeze", content=body, headers=AUTH)
+    assert response.status_code in {200, 422}, (request, response.text[:300])
+    if response.status_code == 200:
+        stored = response.json()
+        assert stored["freeze_reason"] == reason.strip() and stored["freeze_reason"]
+        assert "\x00" not in stored["freeze_reason"]
+        if stored["frozen_from"] and stored["frozen_until"]:
+            window = [datetime.fromisoformat(stored[k]) for k in ("frozen_from", "frozen_until")]
+            assert window[0] < window[1]
+    lifted = app.request("DELETE", "/api/v1/repos/acme/widgets/freeze", headers=AUTH)
+    assert lifted.status_code == 200 and lifted.json()["freeze_reason"] is None
+
+
+FREEZE = (
+    "mutation F($r: String!, $f: DateTime, $u: DateTime) {"
+    ' freezeQueue(owner: "acme", name: "widgets", reason: $r, from: $f, until: $u) {'
+    " frozen freezeReason frozenFrom frozenUntil } }"
+)
+
+
+@PROPERTY
+@given(reason=st.one_of(hostile_text, json_values), start=hostile_datetimes, end=hostile_datetimes)
+def test_graphql_freezes_answer_4xx_or_200(app: App, reason: Any, start: Any, end: Any) -> None:
+    request = {"query": FREEZE, "variables": {"r": reason, "f": start, "u": end}}
+    body = json.dumps(request, ensure_ascii=True).encode()
+    response = app.request("POST", "/graphql", content=body, headers=AUTH)
+    assert response.status_code < 500, (request, response.text[:300])
+    app.request("DELETE", "/api/v1/repos/acme/widgets/freeze", headers=AUTH)
+
+
+@PROPERTY
+@given(
+    priority=st.one_of(st.sampled_from(["urgent", "normal", "URGENT", ""]), json_values),
+    number=st.one_of(st.sampled_from([1, 2, 3]), numbers),
+)
+def test_priority_changes_answer_200_404_or_422(app: App, priority: Any, number: Any) -> None:
+    body = json.dumps({"priority": priority}, ensure_ascii=True).encode()
+    response = app.request(
+        "PATCH", f"/api/v1/repos/acme/widgets/queue/{number}", content=body, headers=AUTH
+    )
+    assert response.status_code in {200, 404, 422}, (priority, number, response.text[:300])
+    if response.status_code == 200:
+        assert response.json()["priority"] == priority
 
 
 @PROPERTY

@@ -154,26 +154,34 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
     assert status == 0, err
     # The defaults, as the API shows them.
     assert out.splitlines()[1] == (
-        "queue_mode serial, max_parallel_builds 4, batch_size 1, batch_wait_seconds 60"
+        "queue_mode serial, max_parallel_builds 4, batch_size 1, batch_wait_seconds 60, "
+        "failure_depth 0, status_comments true"
     )
 
     execute(
         postgres_url,
         "UPDATE repositories SET queue_mode = 'parallel', max_parallel_builds = 8, "
-        "batch_size = 5, batch_wait_seconds = 0 WHERE id = 4100",
+        "batch_size = 5, batch_wait_seconds = 0, failure_depth = 3, status_comments = false, "
+        "frozen_reason = 'release 2.0', frozen_until = '2999-01-01T00:00:00Z' WHERE id = 4100",
     )
     status, out, err = mergequeue("queue", "show", "octo/modes", **env)
     assert status == 0, err
+    assert out.splitlines()[0].startswith("octo/modes (frozen, ")
     assert out.splitlines()[1] == (
-        "queue_mode parallel, max_parallel_builds 8, batch_size 5, batch_wait_seconds 0"
+        "queue_mode parallel, max_parallel_builds 8, batch_size 5, batch_wait_seconds 0, "
+        "failure_depth 3, status_comments false"
     )
+    assert out.splitlines()[2] == "frozen until 2999-01-01T00:00:00+00:00: release 2.0"
     status, out, err = mergequeue("queue", "show", "octo/modes", "--json", **env)
     assert status == 0, err
     repository = json.loads(out)["repository"]
-    assert {k: repository[k] for k in ("queue_mode", "batch_size", "batch_wait_seconds")} == {
+    shown = ("queue_mode", "batch_size", "batch_wait_seconds", "failure_depth", "frozen")
+    assert {k: repository[k] for k in shown} == {
         "queue_mode": "parallel",
         "batch_size": 5,
         "batch_wait_seconds": 0,
+        "failure_depth": 3,
+        "frozen": True,
     }
 
 

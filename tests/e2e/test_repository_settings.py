@@ -1,5 +1,6 @@
-"""Per-repository queue settings (label, merge method, required checks, CI timeout, and
-parallel mode's queue mode, parallel builds, batch size and batch wait) set and reset
+"""Per-repository queue settings (label, merge method, required checks, CI timeout,
+parallel mode's queue mode, parallel builds, batch size, batch wait and failure depth, and
+status comments) set and reset
 through REST (`PATCH /api/v1/repos/{owner}/{repo}`) and GraphQL (`updateRepositorySettings`)
 on the real web process, over SQLite and PostgreSQL."""
 
@@ -36,10 +37,13 @@ DEFAULTS = {
     "batch_size": 1,
     "batch_wait_seconds": 60,
     "notify_webhook_url": None,
+    "failure_depth": 0,
+    "status_comments": True,
 }
 SETTINGS_FIELDS = (
     "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
     " queueMode maxParallelBuilds batchSize batchWaitSeconds notifyWebhookUrl"
+    " failureDepth statusComments"
 )
 UPDATE = (
     "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
@@ -133,6 +137,8 @@ VALUES: list[tuple[str, Any]] = [
     ("max_parallel_builds", 8),
     ("batch_size", 5),
     ("batch_wait_seconds", 300),
+    ("failure_depth", 3),
+    ("status_comments", False),
 ]
 # Parallel mode's settings, none of them a default; a batch wait of 0 is falsy, not unset.
 PARALLEL = {"queue_mode": "parallel", "max_parallel_builds": 8, "batch_size": 5}
@@ -180,7 +186,7 @@ def test_graphql_sets_and_resets_each_setting(web: Web) -> None:
 
 
 def test_only_the_fields_sent_change(web: Web) -> None:
-    everything = dict(VALUES)
+    everything = DEFAULTS | dict(VALUES)
     assert patch(web, "partial", everything).status_code == 200
     assert rest_settings(web, "partial") == everything
     unchanged = patch(web, "partial", {})
@@ -285,6 +291,15 @@ def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
         {"notify_webhook_url": "https://chat.example.com/a b"},
         {"notify_webhook_url": "https://chat.example.com/" + "x" * 2048},
         {"notify_webhook_url": 5},
+        {"failure_depth": -1},
+        {"failure_depth": 9},
+        {"failure_depth": "2"},
+        {"failure_depth": 2.5},
+        {"failure_depth": True},
+        {"status_comments": "false"},
+        {"status_comments": 0},
+        {"status_comments": 1},
+        {"status_comments": "yes"},
         {"queue_mode": "parallel", "batch_size": 21},
         {"paused": True},
         {"queue_label": "fine", "ci_timeout_seconds": 1},
@@ -315,6 +330,8 @@ def test_the_limits_themselves_are_accepted(web: Web) -> None:
         "batch_size": 20,
         "batch_wait_seconds": 3600,
         "notify_webhook_url": "https://hooks.example.com/" + "x" * 2022,
+        "failure_depth": 8,
+        "status_comments": False,
     }
     response = patch(web, "bad-rest", limits)
     assert response.status_code == 200, response.text
@@ -431,13 +448,15 @@ def test_openapi_document_lists_the_settings_patch(web: Web) -> None:
     properties = schemas["RepositorySettingsIn"]["properties"]
     bounds = {
         field: [(o.get("minimum"), o.get("maximum")) for o in properties[field]["anyOf"]]
-        for field in ("max_parallel_builds", "batch_size", "batch_wait_seconds")
+        for field in ("max_parallel_builds", "batch_size", "batch_wait_seconds", "failure_depth")
     }
     assert bounds == {
         "max_parallel_builds": [(1, 32), (None, None)],
         "batch_size": [(1, 20), (None, None)],
         "batch_wait_seconds": [(0, 3600), (None, None)],
+        "failure_depth": [(0, 8), (None, None)],
     }
+    assert [o.get("type") for o in properties["status_comments"]["anyOf"]] == ["boolean", "null"]
     modes = [o.get("enum") for o in properties["queue_mode"]["anyOf"]]
     assert modes == [["serial", "parallel"], None]
 
@@ -509,6 +528,7 @@ def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web:
         "maxParallelBuilds": (0, "max_parallel_builds must be between 1 and 32"),
         "batchSize": (21, "batch_size must be between 1 and 20"),
         "batchWaitSeconds": (3601, "batch_wait_seconds must be between 0 and 3600"),
+        "failureDepth": (9, "failure_depth must be between 0 and 8"),
     }
     for field, (value, message) in refused.items():
         # With a good value beside it: a bad one changes nothing at all.
@@ -520,7 +540,13 @@ def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web:
         [error] = body["errors"]
         assert (error["extensions"]["code"], error["message"]) == ("BAD_INPUT", message)
     # Wrong types never reach the resolver: GraphQL's own validation refuses them.
-    for settings in ({"batchSize": "5"}, {"queueMode": 1}, {"batchWaitSeconds": 1.5}):
+    for settings in (
+        {"batchSize": "5"},
+        {"queueMode": 1},
+        {"batchWaitSeconds": 1.5},
+        {"failureDepth": "2"},
+        {"statusComments": "no"},
+    ):
         typed = gql(web, UPDATE, name="parallel-bad-graphql", settings=settings)
         assert typed.status_code == 400, typed.text
     assert rest_settings(web, "parallel-bad-graphql") == DEFAULTS

@@ -148,6 +148,7 @@ def test_pull_request_status_shows_its_position_or_how_it_left(web: Web) -> None
         "enqueued_at": None,
         "last_outcome": None,
         "last_reason": None,
+        "priority": "normal",
     }
     call(web, "POST", QUEUE, json={"number": 14})
     call(web, "DELETE", f"{QUEUE}/14")

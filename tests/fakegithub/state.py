@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlencode as _urlencode
 
 import httpx
@@ -258,6 +258,9 @@ class FakeComment:
     reactions: list[dict[str, Any]] = field(default_factory=list)
 
 
+# What `force_ci` may script: a check run's conclusions that a CI run can end with.
+CI_CONCLUSIONS: Final = ("success", "failure", "cancelled", "timed_out", "neutral", "skipped")
+
 # GitHub's compare of base...head (status, ahead_by, behind_by, merge base, commits).
 FakeComparison = Comparison
 
@@ -294,6 +297,16 @@ class FakeCI:
             if path in tree and rng.random() < probability:
                 return "failure", f"flaky path {path}"
         return "success", "all good"
+
+
+@dataclass
+class FakeCIForced:
+    """An outcome `force_ci` scripted for the next run of CI `name` on a matching branch."""
+
+    full_name: str
+    name: str
+    branch: str
+    conclusion: str
 
 
 @dataclass
@@ -451,6 +464,7 @@ class FakeGitHub:
         "push_event_json",
         "set_installation_permissions",
         "set_ci",
+        "force_ci",
         "complete_ci",
         "run_ci",
         "ci_runs_json",
@@ -504,6 +518,8 @@ class FakeGitHub:
         # Scripted CI: (full name, check name) -> its script; every run it started.
         self.cis: dict[tuple[str, str], FakeCI] = {}
         self.ci_runs: list[FakeCIRun] = []
+        # Forced outcomes (`force_ci`), each for the next run of a CI on a matching branch.
+        self.ci_forced: list[FakeCIForced] = []
         self._ci_tasks: set[asyncio.Task[None]] = set()
         # The API's base URL as last seen by a request (webhook payloads link to it).
         self.api_url = "https://api.github.com"
@@ -1600,6 +1616,37 @@ class FakeGitHub:
             ci_delay=None if ci_delay is None else float(ci_delay),
         )
 
+    def force_ci(
+        self,
+        *,
+        full_name: str,
+        outcomes: Iterable[str] = ("failure",),
+        branch: str = "*",
+        name: str = "ci",
+    ) -> int:
+        """Force the outcome of the next runs of CI `name` on a branch matching `branch`
+        (fnmatch): the next such run concludes `outcomes[0]` whatever its tree, the one after
+        `outcomes[1]`, and so on; runs after those are decided by `set_ci`'s script again.
+        E.g. a flaky failure: `force_ci(full_name, ["failure"], branch="mergequeue/*")`.
+        Adds to outcomes forced before; returns how many are still to be used."""
+        self._repo(full_name)
+        for conclusion in outcomes:
+            if conclusion not in CI_CONCLUSIONS:
+                raise ValueError(f"outcome must be one of {', '.join(CI_CONCLUSIONS)}")
+            self.ci_forced.append(FakeCIForced(full_name, name, branch, conclusion))
+        return sum(1 for f in self.ci_forced if f.full_name == full_name)
+
+    def _forced(self, full_name: str, name: str, branch: str) -> str | None:
+        for forced in self.ci_forced:
+            if (
+                forced.full_name == full_name
+                and forced.name == name
+                and fnmatch.fnmatchcase(branch, forced.branch)
+            ):
+                self.ci_forced.remove(forced)
+                return forced.conclusion
+        return None
+
     def _start_ci(
         self,
         repo: FakeRepo,
@@ -1617,6 +1664,9 @@ class FakeGitHub:
             commit = repo.git.get(sha)
             attempt = sum(1 for r in self.ci_runs if r.name == ci.name and r.sha == sha)
             conclusion, reason = ci.verdict(commit, attempt)
+            forced = self._forced(repo.full_name, ci.name, branch)
+            if forced is not None:
+                conclusion, reason = forced, f"forced {forced}"
             check_run_id = self.add_check_run(
                 full_name=repo.full_name,
                 head_sha=sha,

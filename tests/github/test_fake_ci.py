@@ -95,6 +95,41 @@ def test_flaky_paths_fail_some_runs_reproducibly_from_the_seed(gh: FakeGitHub) -
     assert 5 < first.count("failure") < 35 and set(first) == {"success", "failure"}
 
 
+def test_forced_outcomes_decide_the_next_runs_on_matching_branches_then_the_tree_does(
+    gh: FakeGitHub,
+) -> None:
+    gh.set_ci(full_name=REPO, bad_paths=["bad/*"], branches=["mergequeue/*", "release/*"])
+    assert gh.force_ci(full_name=REPO, outcomes=["failure", "success"], branch="mergequeue/*") == 2
+    good = gh.add_pull(full_name=REPO)["head_sha"]
+    bad = gh.add_pull(full_name=REPO, files={"bad/x.txt": "fails\n"})["head_sha"]
+    # Another branch does not use them.
+    gh.create_ref(full_name=REPO, ref="refs/heads/release/1", sha=good)
+    for n, sha in enumerate([good, bad, bad], start=1):
+        gh.create_ref(full_name=REPO, ref=f"refs/heads/mergequeue/main/{n}", sha=sha)
+    done = [(r["branch"], r["conclusion"], r["reason"]) for r in gh.complete_ci(full_name=REPO)]
+    assert done == [
+        ("release/1", "success", "all good"),
+        ("mergequeue/main/1", "failure", "forced failure"),  # a good tree, failed by chance
+        ("mergequeue/main/2", "success", "forced success"),  # a bad tree, passed by chance
+        ("mergequeue/main/3", "failure", "bad path bad/x.txt"),  # the tree decides again
+    ]
+    assert gh.ci_forced == []
+    with pytest.raises(ValueError, match="outcome must be one of"):
+        gh.force_ci(full_name=REPO, outcomes=["maybe"])
+
+
+def test_a_forced_outcome_waits_for_its_check_name(gh: FakeGitHub) -> None:
+    gh.set_ci(full_name=REPO, name="build")
+    gh.set_ci(full_name=REPO, name="lint")
+    gh.force_ci(full_name=REPO, name="lint")
+    tip = stage(gh)
+    assert sorted((r["name"], r["conclusion"]) for r in gh.complete_ci(full_name=REPO)) == [
+        ("build", "success"),
+        ("lint", "failure"),
+    ]
+    assert conclusions(gh, tip)
+
+
 def test_ci_can_be_limited_to_a_check_name_and_turned_off(gh: FakeGitHub) -> None:
     gh.set_ci(full_name=REPO, name="build", app_id=77, app_slug="builder")
     gh.set_ci(full_name=REPO, name="lint")

@@ -52,8 +52,12 @@ merge_method: rebase
 required_checks: [build, build, lint]
 ci_timeout_seconds: 1800
 queue_label: "  ship-it "
+failure_depth: 2
+status_comments: false
 """
     assert parse_config_file(content) == {
+        "failure_depth": 2,
+        "status_comments": False,
         "queue_mode": "parallel",
         "max_parallel_builds": 8,
         "batch_size": 3,
@@ -82,6 +86,8 @@ def test_the_file_keys_are_exactly_the_apis_settings_without_paused() -> None:
         ("merge_method", "octopus"),
         ("required_checks", []),
         ("queue_label", "x" * 101),
+        ("failure_depth", 9),
+        ("failure_depth", -1),
     ],
 )
 def test_values_are_checked_by_the_apis_own_rules(key: str, value: object) -> None:
@@ -114,6 +120,10 @@ def test_paused_is_not_a_file_key() -> None:
         (b"required_checks: [build, 7]\n", "required_checks", "non-empty check names"),
         (b"queue_mode: yes\n", "queue_mode", "one of serial, parallel"),
         (b"queue_label: [a]\n", "queue_label", "string"),
+        (b"failure_depth: '2'\n", "failure_depth", "whole number"),
+        (b"failure_depth: true\n", "failure_depth", "whole number"),
+        (b"status_comments: 'no'\n", "status_comments", "true or false"),
+        (b"status_comments: 1\n", "status_comments", "true or false"),
     ],
 )
 def test_a_wrong_type_is_an_error_naming_the_key(line: bytes, key: str, words: str) -> None:

@@ -114,14 +114,24 @@ class Scenario:
         self._send_pull("opened", number)
         return number
 
-    def add_label(self, number: int, *, deliver: bool = True) -> None:
+    def add_label(
+        self,
+        number: int,
+        *,
+        deliver: bool = True,
+        label: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """Add `label` (default: the queue label), as the user `by` (default: octocat)."""
+        name = label or self.label
         pr = self.pull(number)
         labels = [label["name"] for label in pr["labels"]]
         self.fake.control(
-            "set_pull", full_name=self.full_name, number=number, labels=[*labels, self.label]
+            "set_pull", full_name=self.full_name, number=number, labels=[*labels, name]
         )
         if deliver:
-            self._send_pull("labeled", number, label={"name": self.label})
+            sender = {"sender": {"login": by, "id": 3}} if by else {}
+            self._send_pull("labeled", number, label={"name": name}, **sender)
 
     def remove_label(self, number: int) -> None:
         labels = [
