@@ -55,10 +55,10 @@ def test_worker_counts_jobs_by_function_and_outcome(
     text = httpx.get(worker.metrics_url).text
     assert value(text, "arq_job_duration_seconds_count", function="refresh_gauges")
     # arq keeps a job in its queue until it finishes: the refresh job counts itself, and
-    # the other start-up jobs (reconciliation, recovery, sweep, webhook redelivery) may
-    # still be there.
+    # the other start-up jobs (reconciliation, recovery, sweep, webhook redelivery,
+    # notifications' sending and watching) may still be there.
     depth = value(text, "arq_queue_depth", queue="arq:queue")
-    assert depth is not None and 1 <= depth <= 5
+    assert depth is not None and 1 <= depth <= 7
     assert value(text, "mergequeue_webhook_inbox_pending", state="received") == 0
 
 
