@@ -23,12 +23,34 @@ REDIS_HOST = "127.0.0.1"
 PROCESS_DIRECTORIES = frozenset({"e2e", "reliability", "bench", "deploy", "cli"})
 
 
+# The longest test files (a minute or more each), run first: pytest-xdist hands whole files
+# to its two workers in collection order, so a long file left for last would run alone.
+LONGEST_FIRST = (
+    "e2e/test_parallel_mode.py",
+    "e2e/test_merge_queue.py",
+    "reliability/test_worker_crashes.py",
+    "reliability/test_soak.py",
+    "bench/test_bench_smoke.py",
+    "e2e/test_webhook_processing.py",
+    "e2e/test_throughput_promises.py",
+    "bench/test_instructions.py",
+    "reliability/test_github_faults.py",
+    "queue/test_simulation.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests_root = Path(__file__).parent
     for item in items:
         parts = Path(str(item.path)).relative_to(tests_root).parts
         kind = "processes" if parts[0] in PROCESS_DIRECTORIES else "inprocess"
         item.add_marker(getattr(pytest.mark, kind))
+
+    def rank(item: pytest.Item) -> int:
+        relative = Path(str(item.path)).relative_to(tests_root).as_posix()
+        return LONGEST_FIRST.index(relative) if relative in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, the order stays
 
 
 def _reachable(host: str, port: int) -> bool:
