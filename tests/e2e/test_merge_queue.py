@@ -140,7 +140,7 @@ def test_a_missed_check_webhook_is_recovered_by_reconciliation(
 def test_pause_stops_merging_not_queueing_and_resume_merges(
     world: tuple[Scenario, Worker, str],
 ) -> None:
-    s, _, url = world
+    s, worker, url = world
     first = s.open_pull()
     wait_for(lambda: bool(rows(url, select(Repository))), what="repository known")
     execute(url, "UPDATE repositories SET paused = true")
@@ -148,8 +148,16 @@ def test_pause_stops_merging_not_queueing_and_resume_merges(
     s.report(s.head(first), "ci", "success")
     wait_for(lambda: bool(_entries(url)) and _entries(url)[0].status == "paused")
     assert not s.merged(first)
+
+    def paused_gauge() -> float | None:
+        text = httpx.get(worker.metrics_url).text
+        return value(text, "mergequeue_queue_paused", repository=s.full_name)
+
+    # The gauge says so, and the "queue not moving" alert leaves a paused queue alone.
+    wait_for(lambda: paused_gauge() == 1, what="paused gauge")
     execute(url, "UPDATE repositories SET paused = false")
     wait_for(lambda: s.merged(first), timeout=40, what="merged after resume")
+    wait_for(lambda: paused_gauge() == 0, what="gauge back to 0")
 
 
 def test_unlabelling_dequeues(world: tuple[Scenario, Worker, str]) -> None:
