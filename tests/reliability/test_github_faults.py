@@ -119,5 +119,8 @@ def test_queue_waits_out_github_failures_and_merges_only_the_fresh_head(
     assert total(text, "github_api_call_latency_count", endpoint=PULL, status="timeout") >= 1
     assert total(text, "github_api_call_latency_count", endpoint=STATUS, status="403") >= 1
     retries = total(text, "arq_jobs_total", function="evaluate_queue", outcome="retry")
-    assert retries >= 3  # two for the burst, one for the rate limit
+    # One for the rate limit, and one for each 502 an evaluation met: showing the queue on
+    # the pull request reads it too and may meet one of the two instead (it is best effort:
+    # that evaluation goes on, and the next shows it).
+    assert retries >= 2
     assert total(text, "mergequeue_merges_total", repository=s.full_name) == 1
