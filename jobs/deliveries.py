@@ -19,7 +19,8 @@ from jobs.config_file import read_config_file, report
 from jobs.context import WorkerContext
 from jobs.deferral import defer_when_github_says_wait
 from jobs.evaluate import wake
-from mergequeue.github import GitHubError, RateLimited, Unavailable
+from mergequeue.github import GitHubClient, GitHubError, RateLimited, Unavailable
+from mergequeue.github.queue_adapter import RestRepositoryGitHub
 from mergequeue.github_setup import installation_client, repository_github
 from mergequeue.models import DeliveryState, WebhookDelivery, utcnow
 from mergequeue.queue.authorize import may_command, permits
@@ -145,6 +146,16 @@ async def process_delivery(ctx: dict[str, Any], delivery_id: str) -> str:
     return "processed"
 
 
+def _github_of(client: GitHubClient, repository: UpsertRepository) -> RestRepositoryGitHub:
+    """GitHub as the repository's queue uses it, for a repository a delivery names."""
+    return repository_github(
+        client,
+        installation_id=repository.installation_id,
+        owner=repository.owner,
+        name=repository.name,
+    )
+
+
 async def without_refused_priority(worker: WorkerContext, changes: list[Change]) -> list[Change]:
     """The changes, without priority labels added by someone who may not command the queue
     (the label alone can be added with GitHub's triage permission): such a label changes
@@ -161,12 +172,7 @@ async def without_refused_priority(worker: WorkerContext, changes: list[Change])
             if worker.github is None or repository is None:
                 allowed = False
             else:
-                github = repository_github(
-                    worker.github,
-                    installation_id=repository.installation_id,
-                    owner=repository.owner,
-                    name=repository.name,
-                )
+                github = _github_of(worker.github, repository)
                 # A labeler's association is not in the payload: always asked.
                 allowed = permits(
                     await github.role(change.by), worker.settings.QUEUE_COMMAND_PERMISSION
@@ -191,12 +197,7 @@ async def refused_commands(worker: WorkerContext, changes: list[Change]) -> froz
             # Nobody to ask: only the repository's owner is known to be allowed.
             allowed = change.association == "OWNER"
         else:
-            github = repository_github(
-                worker.github,
-                installation_id=repository.installation_id,
-                owner=repository.owner,
-                name=repository.name,
-            )
+            github = _github_of(worker.github, repository)
             allowed = await may_command(
                 github, author=change.author, association=change.association, needed=needed
             )

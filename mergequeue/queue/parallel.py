@@ -303,11 +303,7 @@ class ParallelBranch:
         )
 
     def _end(self, build: Build, state: BuildState, outcome: str, detail: str | None) -> None:
-        build.state = state
-        build.outcome = outcome
-        build.outcome_detail = detail
-        build.finished_at = self.clock()
-        self.executor.events.build_ended(self.full_name, outcome)
+        end_build(self.executor, build, state, outcome, detail)
 
     async def _start(
         self,
@@ -438,17 +434,26 @@ class ParallelBranch:
         return found
 
 
+def end_build(
+    executor: Executor, build: Build, state: BuildState, outcome: str, detail: str | None
+) -> None:
+    """Record how a build ended, and count it."""
+    build.state = state
+    build.outcome = outcome
+    build.outcome_detail = detail
+    build.finished_at = executor.clock()
+    executor.events.build_ended(executor.target.full_name, outcome)
+
+
 async def drop_builds(
     store: QueueStore, github: StagingGitHub, executor: Executor, repository_id: int
 ) -> None:
     """Drop every active build (the repository left parallel mode)."""
     builds = await store.active_builds(repository_id)
     for build in builds:
-        build.state = BuildState.DROPPED
-        build.outcome = "obsolete"
-        build.outcome_detail = "the repository left parallel mode"
-        build.finished_at = executor.clock()
-        executor.events.build_ended(executor.target.full_name, "obsolete")
+        end_build(
+            executor, build, BuildState.DROPPED, "obsolete", "the repository left parallel mode"
+        )
     if builds:
         await store.commit()
     for build in builds:
