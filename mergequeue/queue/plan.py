@@ -198,9 +198,20 @@ def plan(
     )
     landed: set[int] = set()
     if landed_upto is not None:
+        # Only the builds the landed one was made on, one on another: a failed build that
+        # stepped aside is not among them.
+        on_path: set[int] = set()
+        sha: str | None = base_head
+        for build in reversed(builds[: landed_upto + 1]):
+            if build.sha == sha:
+                on_path.add(build.id)
+                sha = build.parent_sha
         for build in builds[: landed_upto + 1]:
-            actions.append(RecordLanded(build.id))
-            landed.update(build.numbers)
+            if build.id in on_path:
+                actions.append(RecordLanded(build.id))
+                landed.update(build.numbers)
+            else:
+                actions.append(Drop(build.id, "the base branch moved past it"))
         builds = builds[landed_upto + 1 :]
 
     # 2. Pull requests that left on GitHub's side leave the queue.
@@ -214,8 +225,12 @@ def plan(
         else:
             actions.append(leaving)
 
-    # 3. The chain stays while each build tests exactly what would land next.
+    # 3. The chain stays while each build tests exactly what would land next. A build
+    # whose failure stands steps aside: what comes after it is built without it, at once,
+    # while the builds ahead of it decide whether it goes (Zuul's nearest non-failing item).
     chain: list[BuildView] = []
+    verdicts: list[CheckVerdict] = []
+    failing: set[int] = set()
     parent = base_head
     position = 0
     for build in builds:
@@ -224,17 +239,32 @@ def plan(
         )
         if build.sha is None or build.parent_sha != parent or build.members != expected:
             break
+        verdict = judge_checks(build.checks, config.required)
         chain.append(build)
-        parent = build.sha
+        verdicts.append(verdict)
         position += len(build.members)
+        undecided_ahead = sum(1 for v in verdicts[:-1] if not v.all_passed)
+        if _steps_aside(build, verdict, config, undecided_ahead):
+            failing.add(build.id)
+        else:
+            parent = build.sha
     for build in builds[len(chain) :]:
-        actions.append(Drop(build.id, _why_dropped(build, chain, base_head)))
+        actions.append(Drop(build.id, _why_dropped(build, chain, failing, base_head)))
 
     # 4. The first build whose outcome is known and bad, with only passed builds ahead.
-    verdicts = [judge_checks(b.checks, config.required) for b in chain]
     for index, (build, verdict) in enumerate(zip(chain, verdicts, strict=True)):
         if verdict.all_passed:
             continue
+        if build.id in failing:
+            # Everything ahead passed: the failure is its own. What follows was built
+            # without it and stays.
+            actions.extend(_failed(build, verdict, chain[:index], config))
+            actions.append(Drop(build.id, ", ".join(verdict.failed), "failed", verdict.failed))
+            if index > 0 and config.lands:
+                last = chain[index - 1]
+                assert last.sha is not None
+                actions.append(Land(last.id, last.sha))
+            return Plan(tuple(actions), None)
         timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
         if verdict.failed and build.retries < config.flaky_retries:
             # Only what failed runs again; the build waits for it like for any check.
@@ -279,9 +309,10 @@ def plan(
 
     # 6. Start builds for what is not in one, while there is room.
     waiting = live[position:]
-    ahead = [m for b in chain for m in b.members]
-    parent_sha: str | None = chain[-1].sha if chain else base_head
-    slots = config.max_builds - len(chain)
+    ahead = [m for b in chain if b.id not in failing for m in b.members]
+    parent_sha: str | None = parent
+    # A failed build stepping aside runs no CI: it takes no slot.
+    slots = config.max_builds - (len(chain) - len(failing))
     starting: set[int] = set()
     while waiting and slots > 0 and not config.paused:
         batch = _next_batch(waiting, config.batch_size)
@@ -301,7 +332,7 @@ def plan(
         parent_sha = None
 
     # 7. What each entry is doing, for the API and the pull request.
-    actions.extend(_statuses(live, chain, verdicts, config, starting))
+    actions.extend(_statuses(live, chain, verdicts, config, starting, failing))
     return Plan(tuple(actions), _earliest(deadlines))
 
 
@@ -329,6 +360,27 @@ def _judge_by_those_behind(
     )
     short = len(window) < config.failure_depth and room_for_more
     return "wait" if running or short else "stands"
+
+
+def _steps_aside(
+    build: BuildView, verdict: CheckVerdict, config: ParallelConfig, undecided_ahead: int
+) -> bool:
+    """A single pull request's build whose failure stands (no re-run is left, no build
+    behind it is to contradict it) and is likely its own. A failed batch is split instead,
+    and its halves land ahead of what follows, so nothing can be built without them.
+
+    Likely its own: with m builds ahead still undecided, a bad pull request among them
+    explains the failure as well as this one does, so it is this one's with a chance of
+    about 1 / (m + 1). Stepping aside when it is not wastes the builds started behind it
+    (they hold the culprit too); the benchmark measured that past one undecided build
+    ahead the CI spent outgrows the time saved (docs/benchmarks.md)."""
+    return (
+        len(build.members) == 1
+        and bool(verdict.failed)
+        and build.retries >= config.flaky_retries
+        and config.failure_depth == 0
+        and undecided_ahead <= 1
+    )
 
 
 def _left_on_github(pull: QueuedPull) -> Dequeue | LeaveMerged | None:
@@ -382,9 +434,13 @@ def _failed(
     return [Dequeue(number, DequeueReason.CI_TIMEOUT, why)]
 
 
-def _why_dropped(build: BuildView, chain: Sequence[BuildView], base_head: str) -> str:
+def _why_dropped(
+    build: BuildView, chain: Sequence[BuildView], failing: set[int], base_head: str
+) -> str:
     if build.sha is None:
         return "making it did not finish"
+    if chain and chain[-1].id in failing and build.parent_sha == chain[-1].sha:
+        return f"a build ahead of it ({chain[-1].branch}) failed"
     if not chain and build.parent_sha != base_head:
         return "the base branch moved"
     return "what is queued ahead of it changed"
@@ -396,6 +452,7 @@ def _statuses(
     verdicts: Sequence[CheckVerdict],
     config: ParallelConfig,
     starting: set[int],
+    failing: set[int],
 ) -> list[SetStatus]:
     statuses: list[SetStatus] = []
     in_build: dict[int, tuple[BuildView, CheckVerdict]] = {}
@@ -406,7 +463,12 @@ def _statuses(
         found = in_build.get(pull.number)
         if found is not None:
             build, verdict = found
-            if verdict.all_passed and config.frozen is not None:
+            if build.id in failing:
+                detail = (
+                    f"failed in {build.branch}; leaves the queue once the builds ahead of "
+                    "it pass (the builds behind it go on without it)"
+                )
+            elif verdict.all_passed and config.frozen is not None:
                 detail = f"passed in {build.branch}; {config.base_ref} is frozen: {config.frozen}"
             elif verdict.all_passed:
                 detail = f"passed in {build.branch}; lands when the builds ahead of it pass"

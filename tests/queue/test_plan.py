@@ -194,3 +194,86 @@ def test_an_unfinished_build_is_dropped() -> None:
 def test_a_paused_queue_neither_lands_nor_starts() -> None:
     result = plan(pulls(1, 2), [build(1, (1,), BASE, OK)], BASE, config(paused=True), T0)
     assert not of(Land, result.actions) and not of(StartBuild, result.actions)
+
+
+def test_a_failed_build_with_one_undecided_build_ahead_steps_aside_at_once() -> None:
+    # #1 is still testing; #2's build failed. What follows is rebuilt on #1 without #2
+    # now, rather than when #1 finishes.
+    chain = [
+        build(1, (1,), BASE),
+        build(2, (2,), "s1", BAD),
+        build(3, (3,), "s2"),
+    ]
+    result = plan(pulls(1, 2, 3, 4), chain, BASE, config(), T0)
+    assert of(Drop, result.actions) == [Drop(3, "a build ahead of it (mergequeue/main/2) failed")]
+    assert of(StartBuild, result.actions) == [
+        StartBuild((Member(3, "h3"),), "s1", (Member(1, "h1"),)),
+        StartBuild((Member(4, "h4"),), None, (Member(1, "h1"), Member(3, "h3"))),
+    ]
+    assert of(Dequeue, result.actions) == []
+    status = {a.number: a for a in of(SetStatus, result.actions)}  # type: ignore[attr-defined]
+    assert "failed in mergequeue/main/2" in status[2].detail  # type: ignore[attr-defined]
+
+
+def test_a_stepped_aside_build_leaves_once_the_builds_ahead_pass_and_those_behind_stay() -> None:
+    chain = [
+        build(1, (1,), BASE, OK),
+        build(2, (2,), "s1", BAD),
+        build(3, (3,), "s1"),
+    ]
+    result = plan(pulls(1, 2, 3), chain, BASE, config(), T0)
+    assert [a.number for a in of(Dequeue, result.actions)] == [2]  # type: ignore[attr-defined]
+    assert of(Drop, result.actions) == [Drop(2, "ci", "failed", ("ci",))]
+    assert of(Land, result.actions) == [Land(1, "s1")]
+    # Once #1 landed, #3's build (made on it, without #2) is the chain.
+    after = plan(pulls(3), [build(3, (3,), "s1", OK)], "s1", config(), T0)
+    assert of(Land, after.actions) == [Land(3, "s3")]
+
+
+def test_a_stepped_aside_pull_request_is_built_again_when_a_build_ahead_fails() -> None:
+    # #2 stepped aside; then #1's own build failed too: #2's failure may have been #1's,
+    # so #2 is rebuilt (not dequeued) and the builds made without it go.
+    chain = [
+        build(1, (1,), BASE, BAD),
+        build(2, (2,), "s1", BAD),
+        build(3, (3,), "s1"),
+    ]
+    result = plan(pulls(1, 2, 3), chain, BASE, config(), T0)
+    assert [a.number for a in of(Dequeue, result.actions)] == [1]  # type: ignore[attr-defined]
+    dropped = {d.build_id: d.outcome for d in of(Drop, result.actions)}  # type: ignore[attr-defined]
+    assert dropped == {1: "failed", 2: "obsolete", 3: "obsolete"}
+
+
+def test_a_failed_build_with_two_undecided_builds_ahead_waits_for_them() -> None:
+    chain = [
+        build(1, (1,), BASE),
+        build(2, (2,), "s1"),
+        build(3, (3,), "s2", BAD),
+        build(4, (4,), "s3"),
+    ]
+    result = plan(pulls(1, 2, 3, 4), chain, BASE, config(), T0)
+    assert of(Drop, result.actions) == []
+    assert of(StartBuild, result.actions) == []
+
+
+def test_a_failed_build_does_not_step_aside_while_a_build_behind_may_contradict_it() -> None:
+    chain = [
+        build(1, (1,), BASE),
+        build(2, (2,), "s1", BAD),
+        build(3, (3,), "s2"),
+    ]
+    result = plan(pulls(1, 2, 3), chain, BASE, config(failure_depth=1), T0)
+    assert of(Drop, result.actions) == []
+
+
+def test_only_the_builds_a_landed_commit_was_made_on_are_recorded_as_landed() -> None:
+    # #2 stepped aside and #3 was made on #1; the base reached #3 (its failure was acted
+    # on by a worker that died before recording it): #2 did not land.
+    chain = [
+        build(1, (1,), BASE, OK),
+        build(2, (2,), "s1", BAD),
+        build(3, (3,), "s1", OK),
+    ]
+    result = plan(pulls(1, 2, 3), chain, "s3", config(), T0)
+    assert of(RecordLanded, result.actions) == [RecordLanded(1), RecordLanded(3)]
+    assert of(Drop, result.actions)[0] == Drop(2, "the base branch moved past it")
