@@ -2,21 +2,24 @@
 that keep up with the pull requests arriving, within a budget of CI builds per landed pull
 request, from what the repository's recent builds measured.
 
-The model (docs/benchmarks.md, "Throughput", explains it with the measurements). The k
-builds of a chain are tested together, in rounds of one CI duration D. A build fails with
-probability q (the measured share of builds that failed). A round lands the builds ahead of
-the first failure, and everything behind a failure is made again, so a round of k builds
-lands, on average,
+The model (docs/benchmarks.md, "Throughput", checks it against the simulation). k builds
+are in flight, each taking the CI duration D. A build fails with probability q (the
+measured share of builds that failed), and a failure throws away the builds behind it,
+about k - 1 of them while the chain is full. A landed build comes with q / (1 - q)
+failures, so each landed pull request costs
 
-    L(k) = sum over i = 1..k of (1 - q)^i = (1 - q) (1 - (1 - q)^k) / q
+    C(k) = 1 + (k - 1) q / (1 - q)
 
-builds (k when q = 0), and costs k builds: k / L(k) CI builds per landed one. Throughput is
-L(k) / D builds an hour. L grows with k, but ever more slowly, while the cost grows: past
-some k, more builds buy nothing but CI minutes.
+CI builds, and k builds in flight land T(k) = k / (D C(k)) pull requests an hour. T grows
+with k, ever more slowly, while C grows: past some k, more builds buy nothing but CI
+minutes. (An earlier model counted a failure's cost within one round of k builds only; it
+missed the builds dropped behind a failure that started later, and the measured cost ran
+above it.)
 
-`auto_builds` picks the smallest k whose throughput keeps up with the arrivals (with a
-margin) or takes the current backlog in one round, whichever asks more, unless that costs
-more than the budget: then the largest k within the budget.
+`auto_builds` picks the smallest k whose T(k) keeps up with the pull requests that will
+land (the arrivals times 1 - q, with a margin for bursts) plus a backlog beyond one round
+drained within the hour, unless that costs more than the budget: then the largest k
+within the budget.
 """
 
 from __future__ import annotations
@@ -27,8 +30,10 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Final
 
-# Keep up with a quarter more than arrives: arrivals come in bursts.
-HEADROOM: Final = 1.25
+# Keep up with a tenth more than arrives: arrivals come in bursts.
+HEADROOM: Final = 1.1
+# A backlog beyond one round of arrivals is to be drained within this long.
+DRAIN: Final = timedelta(hours=1)
 DEFAULT_CI_BUDGET: Final = 2.0
 # How far back the measurements reach.
 WINDOW: Final = timedelta(days=1)
@@ -73,17 +78,17 @@ def measured(
     )
 
 
-def landed_per_round(builds: int, failure_rate: float) -> float:
-    """L(k): builds landed on average by a round of `builds` chained builds."""
-    if failure_rate <= 0.0:
-        return float(builds)
-    passing = 1.0 - failure_rate
-    return passing * (1.0 - passing**builds) / failure_rate
-
-
 def cost_per_landed(builds: int, failure_rate: float) -> float:
-    landed = landed_per_round(builds, failure_rate)
-    return builds / landed if landed > 0 else float("inf")
+    """C(k): CI builds spent per landed pull request with `builds` in flight."""
+    if failure_rate >= 1.0:
+        return float("inf")
+    return 1.0 + (builds - 1) * failure_rate / (1.0 - failure_rate)
+
+
+def landed_per_hour(builds: int, failure_rate: float, ci_duration: timedelta) -> float:
+    """T(k): pull requests landed an hour with `builds` in flight."""
+    hours = ci_duration.total_seconds() / 3600
+    return builds / (hours * cost_per_landed(builds, failure_rate)) if hours > 0 else float("inf")
 
 
 def auto_builds(
@@ -91,16 +96,18 @@ def auto_builds(
 ) -> int:
     """The number of builds at once, between 1 and `limit`; `fallback` until enough has
     been measured (fewer than ten finished builds, or no duration yet). `waiting`: the
-    pull requests queued now; a backlog asks for as many builds as it holds (within the
-    budget), so it drains rather than only keeping level."""
+    pull requests queued now; a backlog beyond a round of arrivals asks for more builds
+    (within the budget), so it drains rather than only keeping level."""
     if measured.builds_passed + measured.builds_failed < 10 or measured.ci_duration is None:
         return fallback
-    hours = measured.ci_duration.total_seconds() / 3600
-    # Landed per round to keep up with arrivals, or to take the whole backlog in a round.
-    needed = max(measured.arrivals_per_hour * HEADROOM * hours, float(waiting))
     q = measured.failure_rate
+    duration = measured.ci_duration
+    arriving = measured.arrivals_per_hour * (1.0 - q)
+    round_of_arrivals = measured.arrivals_per_hour * duration.total_seconds() / 3600
+    backlog = max(0.0, waiting - round_of_arrivals)
+    needed = arriving * HEADROOM + backlog / (DRAIN.total_seconds() / 3600)
     within_budget = [k for k in range(1, limit + 1) if cost_per_landed(k, q) <= budget] or [1]
     for k in within_budget:
-        if landed_per_round(k, q) >= needed:
+        if landed_per_hour(k, q, duration) >= needed:
             return k
     return within_budget[-1]
