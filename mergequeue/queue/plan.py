@@ -251,6 +251,10 @@ def plan(
     for build in builds[len(chain) :]:
         actions.append(Drop(build.id, _why_dropped(build, chain, failing, base_head)))
 
+    # `max_builds` bounds the builds CI is testing: one that passed or failed (waiting for
+    # those ahead, or for those behind to contradict it) runs nothing.
+    testing = sum(1 for v in verdicts if v.pending and not v.failed)
+
     # 4. The first build whose outcome is known and bad, with only passed builds ahead.
     for index, (build, verdict) in enumerate(zip(chain, verdicts, strict=True)):
         if verdict.all_passed:
@@ -272,7 +276,7 @@ def plan(
             deadlines.append(now + config.ci_timeout + timedelta(seconds=1))
             break
         if verdict.failed and config.failure_depth > 0:
-            room = len(live) > position and len(chain) < config.max_builds
+            room = len(live) > position and testing < config.max_builds
             judged = _judge_by_those_behind(chain, verdicts, index, config, room, now)
             if isinstance(judged, Land):
                 if config.lands:
@@ -311,8 +315,7 @@ def plan(
     waiting = live[position:]
     ahead = [m for b in chain if b.id not in failing for m in b.members]
     parent_sha: str | None = parent
-    # A failed build stepping aside runs no CI: it takes no slot.
-    slots = config.max_builds - (len(chain) - len(failing))
+    slots = config.max_builds - testing
     starting: set[int] = set()
     while waiting and slots > 0 and not config.paused:
         batch = _next_batch(waiting, config.batch_size)

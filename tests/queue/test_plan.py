@@ -277,3 +277,12 @@ def test_only_the_builds_a_landed_commit_was_made_on_are_recorded_as_landed() ->
     result = plan(pulls(1, 2, 3), chain, "s3", config(), T0)
     assert of(RecordLanded, result.actions) == [RecordLanded(1), RecordLanded(3)]
     assert of(Drop, result.actions)[0] == Drop(2, "the base branch moved past it")
+
+
+def test_the_build_limit_counts_only_the_builds_ci_is_testing() -> None:
+    # #2 passed and waits for #1 to land: it runs no CI, so a build starts for #3.
+    chain = [build(1, (1,), BASE), build(2, (2,), "s1", OK)]
+    result = plan(pulls(1, 2, 3, 4), chain, BASE, config(max_builds=2), T0)
+    assert of(StartBuild, result.actions) == [
+        StartBuild((Member(3, "h3"),), "s2", (Member(1, "h1"), Member(2, "h2")))
+    ]
