@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import inspect
 
 from mergequeue.github import GitHubError
-from mergequeue.models import QueueEntryState
+from mergequeue.models import Installation, QueueEntryState
 from mergequeue.queue.parallel import MAKING_PREFIX, STAGING_PREFIX, clean_orphans
 from mergequeue.webhooks.events import LabelChanged, PullRequestClosed
 from tests.queue.harness import FULL_NAME, LABEL, Harness
@@ -259,6 +259,19 @@ def _world(seed: int) -> World:
         ci_timeout_seconds=rng.choice([1800, 3600]),
         failure_depth=rng.choice([0, 0, 1, 2]),
     )
+    # Drawn apart, so that the seeds above keep drawing what they always drew.
+    more = random.Random(f"{seed}:more")
+    if more.random() < 0.2:
+        h.configure(max_parallel_builds=0)  # auto
+    if more.random() < 0.3:
+        # Failed jobs re-run once before a failure counts: the App may re-run them.
+        h.fake.add_installation(installation_id=7, account="acme", repositories=[FULL_NAME])
+        h.fake.set_installation_permissions(installation_id=7, permissions={"actions": "write"})
+        h.github.installation_id = 7
+        h.installation = Installation(
+            id=7, account_login="acme", suspended=False, actions_write=True
+        )
+        h.configure(flaky_retries=1)
     # Some seeds' CI is flaky: any build fails by chance (README.md is in every tree).
     flaky = rng.choice([0.0, 0.0, 0.05])
     h.fake.set_ci(
