@@ -98,10 +98,13 @@ MODES: tuple[Mode, ...] = (
     Mode("serial", {"queue_mode": "serial"}),
     parallel(4),
     parallel(8),
+    parallel(12),
+    parallel(16),
     parallel(4, batch=4),
     parallel(8, batch=4),
     parallel(8, failure_depth=2),
     parallel(8, failure_depth=4),
+    parallel(16, failure_depth=2),
     # `auto`: sized from the measured builds; modelled at its cap's nominal 8.
     Mode("parallel, auto", {"queue_mode": "parallel", "max_parallel_builds": 0}, 8, 1),
 )
