@@ -145,6 +145,7 @@ async def update_settings(
     notify_webhook_url: str | Unset | None = UNSET,
     failure_depth: int | Unset | None = UNSET,
     status_comments: bool | Unset | None = UNSET,
+    flaky_retries: int | Unset | None = UNSET,
 ) -> Repository:
     """Change a repository's queue settings (None resets one to its default); raises
     `commands.InvalidSettings` before changing anything when a value is out of range."""
@@ -162,6 +163,7 @@ async def update_settings(
         notify_webhook_url=notify_webhook_url,
         failure_depth=failure_depth,
         status_comments=status_comments,
+        flaky_retries=flaky_retries,
     )
     await session.commit()
     log.info("settings changed through the API", extra={"repository": repository.full_name})

@@ -23,6 +23,7 @@ from mergequeue.queue.commands import (
     MAX_CHECK_NAME_LENGTH,
     MAX_CI_TIMEOUT_SECONDS,
     MAX_FAILURE_DEPTH,
+    MAX_FLAKY_RETRIES,
     MAX_FREEZE_REASON_LENGTH,
     MAX_LABEL_LENGTH,
     MAX_REQUIRED_CHECKS,
@@ -77,6 +78,15 @@ class RepositoryOut(BaseModel):
         description="parallel mode: how many builds behind a failed one may contradict it "
         "(a later pass lands everything up to it; the failure counts as flaky); 0: a failure "
         "stands at once"
+    )
+    flaky_retries: int = Field(
+        description="parallel mode: times a failed staging build's failed jobs are re-run "
+        "before the failure counts; see flaky_retries_in_effect"
+    )
+    flaky_retries_in_effect: bool = Field(
+        description="failed jobs are re-run now: flaky_retries above 0, parallel mode, and "
+        "an installation that granted actions: write (false without it, whatever "
+        "flaky_retries says)"
     )
     status_comments: bool = Field(
         description="one status comment per queued pull request, edited in place"
@@ -263,6 +273,13 @@ class RepositorySettingsIn(BaseModel):
         ge=MIN_FAILURE_DEPTH,
         le=MAX_FAILURE_DEPTH,
         description="parallel mode: builds behind a failed one that may contradict it; null: 0",
+    )
+    flaky_retries: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_FLAKY_RETRIES,
+        description="parallel mode: times a failed staging build's failed jobs are re-run "
+        "before the failure counts (needs actions: write); null: 0",
     )
     status_comments: StrictBool | None = Field(
         default=None, description="one status comment per queued pull request; null: true"

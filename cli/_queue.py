@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from api.routes.repos import repository_out
-from api.schemas import QueueEntryOut, QueueOut
+from api.schemas import QueueEntryOut, QueueOut, RepositoryOut
 from cli._output import OK, CommandError, emit
 from mergequeue import reads
 from mergequeue.db import create_database
@@ -23,7 +23,7 @@ async def run_show(args: argparse.Namespace, settings: Settings | None) -> int:
                 raise CommandError(f"repository {owner}/{name} is not known")
             entries = await reads.read_queue(session=session, repository=repository)
             out = QueueOut(
-                repository=repository_out(repository, settings),
+                repository=await repository_out(session, repository, settings),
                 entries=[QueueEntryOut.model_validate(e, from_attributes=True) for e in entries],
             )
     finally:
@@ -40,7 +40,8 @@ def _text(queue: QueueOut) -> str:
         # The API's names, so what is shown is what PATCH /api/v1/repos/OWNER/REPO changes.
         f"queue_mode {repo.queue_mode}, max_parallel_builds {repo.max_parallel_builds}, "
         f"batch_size {repo.batch_size}, batch_wait_seconds {repo.batch_wait_seconds}, "
-        f"failure_depth {repo.failure_depth}, "
+        f"failure_depth {repo.failure_depth}, flaky_retries {repo.flaky_retries}"
+        f"{_not_in_effect(repo)}, "
         f"status_comments {'true' if repo.status_comments else 'false'}",
     ]
     if repo.freeze_reason is not None:
@@ -60,3 +61,12 @@ def _text(queue: QueueOut) -> str:
             f"{entry.status}{detail} - {entry.title} by {entry.author}"
         )
     return "\n".join(lines)
+
+
+def _not_in_effect(repo: RepositoryOut) -> str:
+    # A configured number the queue does not act on would mislead without a word.
+    if repo.flaky_retries == 0 or repo.flaky_retries_in_effect:
+        return ""
+    if repo.queue_mode != "parallel":
+        return " (not in effect: serial mode)"
+    return " (not in effect: needs actions: write)"

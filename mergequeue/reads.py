@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from mergequeue.models import PullRequest, QueueEntry, QueueEntryState, Repository
+from mergequeue.models import Installation, PullRequest, QueueEntry, QueueEntryState, Repository
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ async def find_repository(*, session: AsyncSession, owner: str, name: str) -> Re
     return await session.scalar(
         select(Repository).where(Repository.owner == owner, Repository.name == name)
     )
+
+
+async def repository_installation(
+    *, session: AsyncSession, repository: Repository
+) -> Installation | None:
+    """The installation the repository belongs to (what it granted); None when not known."""
+    if repository.installation_id is None:
+        return None
+    return await session.get(Installation, repository.installation_id)
 
 
 async def read_queue(*, session: AsyncSession, repository: Repository) -> list[QueuedPullRequest]:

@@ -358,6 +358,19 @@ def resolve_failure_depth(repository: Repository, info: Info) -> int:
     return effective_settings(repository, _context(info).settings).failure_depth
 
 
+@repository_type.field("flakyRetries")
+def resolve_flaky_retries(repository: Repository, info: Info) -> int:
+    return effective_settings(repository, _context(info).settings).flaky_retries
+
+
+@repository_type.field("flakyRetriesInEffect")
+async def resolve_flaky_retries_in_effect(repository: Repository, info: Info) -> bool:
+    context = _context(info)
+    async with context.db() as session:
+        installation = await reads.repository_installation(session=session, repository=repository)
+    return effective_settings(repository, context.settings, installation).flaky_retries_in_effect
+
+
 @repository_type.field("statusComments")
 def resolve_status_comments(repository: Repository, info: Info) -> bool:
     return effective_settings(repository, _context(info).settings).status_comments

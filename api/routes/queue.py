@@ -191,7 +191,7 @@ async def freeze(
         )
     except InvalidSettings as exc:
         raise _invalid(exc) from None
-    return repository_out(repository, settings)
+    return await repository_out(session, repository, settings)
 
 
 @router.delete(
@@ -205,7 +205,7 @@ async def unfreeze(
 ) -> RepositoryOut:
     repository = await _repository(session, owner, repo)
     await actions.unfreeze(session=session, tasks=tasks, repository=repository)
-    return repository_out(repository, settings)
+    return await repository_out(session, repository, settings)
 
 
 @router.get(
@@ -242,7 +242,7 @@ async def _set_paused(
 ) -> RepositoryOut:
     repository = await _repository(session, owner, repo)
     await actions.set_paused(session=session, tasks=tasks, repository=repository, paused=paused)
-    return repository_out(repository, settings)
+    return await repository_out(session, repository, settings)
 
 
 @router.post(
@@ -277,7 +277,8 @@ async def resume(
     "default (the environment's QUEUE_LABEL and MERGE_METHOD, branch protection's "
     "required checks, a CI timeout of one hour, serial mode, "
     f"{DEFAULT_MAX_PARALLEL_BUILDS} parallel builds, batches of {DEFAULT_BATCH_SIZE}, a batch "
-    f"wait of {DEFAULT_BATCH_WAIT_SECONDS} seconds, a failure depth of 0, status comments on).",
+    f"wait of {DEFAULT_BATCH_WAIT_SECONDS} seconds, a failure depth of 0, no flaky retries, "
+    "status comments on).",
     responses=_UNKNOWN_REPOSITORY,
 )
 async def update_settings(
@@ -295,7 +296,7 @@ async def update_settings(
         )
     except InvalidSettings as exc:
         raise _invalid(exc) from None
-    return repository_out(repository, settings)
+    return await repository_out(session, repository, settings)
 
 
 @router.get(

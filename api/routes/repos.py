@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, HTTPException, status
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import SessionDep, SettingsDep, require_api_token
 from api.inputs import Owner, RepoName
@@ -23,8 +24,13 @@ router = APIRouter(
 )
 
 
-def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
-    effective = effective_settings(repo, settings)
+async def repository_out(
+    session: AsyncSession, repo: Repository, settings: Settings
+) -> RepositoryOut:
+    # With its installation, as the worker resolves it: what it granted decides whether
+    # some settings take effect.
+    installation = await reads.repository_installation(session=session, repository=repo)
+    effective = effective_settings(repo, settings, installation)
     return RepositoryOut(
         id=repo.id,
         owner=repo.owner,
@@ -42,6 +48,8 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
         batch_wait_seconds=int(effective.batch_wait.total_seconds()),
         notify_webhook_url=effective.notify_webhook_url,
         failure_depth=effective.failure_depth,
+        flaky_retries=effective.flaky_retries,
+        flaky_retries_in_effect=effective.flaky_retries_in_effect,
         status_comments=effective.status_comments,
         frozen=effective.frozen(utcnow()) is not None,
         freeze_reason=effective.frozen_reason,
@@ -52,7 +60,10 @@ def repository_out(repo: Repository, settings: Settings) -> RepositoryOut:
 
 @router.get("/repos", response_model=list[RepositoryOut])
 async def list_repositories(session: SessionDep, settings: SettingsDep) -> list[RepositoryOut]:
-    return [repository_out(r, settings) for r in await reads.list_repositories(session=session)]
+    return [
+        await repository_out(session, r, settings)
+        for r in await reads.list_repositories(session=session)
+    ]
 
 
 async def _repository(session: SessionDep, owner: str, repo: str) -> Repository:
@@ -70,7 +81,7 @@ async def _repository(session: SessionDep, owner: str, repo: str) -> Repository:
 async def get_repository(
     owner: Owner, repo: RepoName, session: SessionDep, settings: SettingsDep
 ) -> RepositoryOut:
-    return repository_out(await _repository(session, owner, repo), settings)
+    return await repository_out(session, await _repository(session, owner, repo), settings)
 
 
 @router.get(
@@ -84,6 +95,6 @@ async def read_queue(
     repository = await _repository(session, owner, repo)
     entries = await reads.read_queue(session=session, repository=repository)
     return QueueOut(
-        repository=repository_out(repository, settings),
+        repository=await repository_out(session, repository, settings),
         entries=[QueueEntryOut.model_validate(e, from_attributes=True) for e in entries],
     )

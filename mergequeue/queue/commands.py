@@ -510,7 +510,7 @@ async def update_settings(
     None resets it to the default (the environment's label and merge method, branch
     protection's required checks, the worker's CI timeout, serial mode and parallel
     mode's defaults in `mergequeue.queue.effective`, no notifications URL of its own,
-    a failure depth of 0, status comments on).
+    a failure depth of 0, status comments on, no flaky retries).
 
     Every value is checked before any is written, so a bad one changes nothing.
     """

@@ -81,6 +81,15 @@ class EffectiveSettings:
     def ci_timeout_seconds(self) -> int:
         return int(self.ci_timeout.total_seconds())
 
+    @property
+    def flaky_retries_in_effect(self) -> bool:
+        """Whether failed staging builds have their failed jobs re-run now. Re-running, like
+        cancelling, needs `actions: write`, so without it parallel mode re-runs nothing
+        (mergequeue/queue/parallel.py) whatever `flaky_retries` says; only parallel mode
+        has staging builds."""
+        parallel = self.mode == QueueMode.PARALLEL
+        return parallel and self.flaky_retries > 0 and self.cancel_workflow_runs
+
 
 def frozen_at(
     reason: str | None, start: datetime | None, end: datetime | None, now: datetime

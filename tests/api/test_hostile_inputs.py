@@ -73,6 +73,7 @@ SETTINGS_FIELDS = [
     "notify_webhook_url",
     "failure_depth",
     "status_comments",
+    "flaky_retries",
     "number",
     "priority",
     "reason",
@@ -86,6 +87,7 @@ NUMBER_SETTINGS = {
     "batch_size": (1, 20),
     "batch_wait_seconds": (0, 3600),
     "failure_depth": (0, 8),
+    "flaky_retries": (0, 3),
 }
 bodies = st.one_of(
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -239,12 +241,13 @@ GRAPHQL_SETTINGS = [
     "notifyWebhookUrl",
     "failureDepth",
     "statusComments",
+    "flakyRetries",
 ]
 UPDATE_SETTINGS = (
     "mutation U($s: RepositorySettingsInput!) {"
     ' updateRepositorySettings(owner: "acme", name: "widgets", settings: $s) {'
     " queueMode maxParallelBuilds batchSize batchWaitSeconds ciTimeoutSeconds"
-    " notifyWebhookUrl failureDepth statusComments } }"
+    " notifyWebhookUrl failureDepth statusComments flakyRetries flakyRetriesInEffect } }"
 )
 
 
@@ -273,6 +276,8 @@ def test_graphql_settings_input_answers_4xx_or_200_and_stores_only_in_range_valu
         assert url is None or url.startswith(("http://", "https://"))
         assert 0 <= repository["failureDepth"] <= 8
         assert isinstance(repository["statusComments"], bool)
+        assert 0 <= repository["flakyRetries"] <= 3
+        assert isinstance(repository["flakyRetriesInEffect"], bool)
 
 
 @PROPERTY

@@ -155,7 +155,7 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
     # The defaults, as the API shows them.
     assert out.splitlines()[1] == (
         "queue_mode serial, max_parallel_builds 4, batch_size 1, batch_wait_seconds 60, "
-        "failure_depth 0, status_comments true"
+        "failure_depth 0, flaky_retries 0, status_comments true"
     )
 
     execute(
@@ -169,7 +169,7 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
     assert out.splitlines()[0].startswith("octo/modes (frozen, ")
     assert out.splitlines()[1] == (
         "queue_mode parallel, max_parallel_builds 8, batch_size 5, batch_wait_seconds 0, "
-        "failure_depth 3, status_comments false"
+        "failure_depth 3, flaky_retries 0, status_comments false"
     )
     assert out.splitlines()[2] == "frozen until 2999-01-01T00:00:00+00:00: release 2.0"
     status, out, err = mergequeue("queue", "show", "octo/modes", "--json", **env)
@@ -183,6 +183,33 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
         "failure_depth": 3,
         "frozen": True,
     }
+
+
+def test_queue_show_says_when_flaky_retries_are_not_in_effect(
+    postgres_url: str, redis_url: str
+) -> None:
+    seed(postgres_url, repo_id=4101, owner="octo", name="retries")
+    execute(postgres_url, "INSERT INTO installations (id, account_login) VALUES (41, 'octo')")
+    execute(
+        postgres_url,
+        "UPDATE repositories SET installation_id = 41, flaky_retries = 2 WHERE id = 4101",
+    )
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url}
+
+    def settings_line() -> str:
+        status, out, err = mergequeue("queue", "show", "octo/retries", **env)
+        assert status == 0, err
+        return out.splitlines()[1]
+
+    assert "flaky_retries 2 (not in effect: serial mode)," in settings_line()
+    execute(postgres_url, "UPDATE repositories SET queue_mode = 'parallel' WHERE id = 4101")
+    assert "flaky_retries 2 (not in effect: needs actions: write)," in settings_line()
+    execute(postgres_url, "UPDATE installations SET actions_write = true WHERE id = 41")
+    assert "flaky_retries 2, status_comments" in settings_line()
+    status, out, err = mergequeue("queue", "show", "octo/retries", "--json", **env)
+    assert status == 0, err
+    repository = json.loads(out)["repository"]
+    assert (repository["flaky_retries"], repository["flaky_retries_in_effect"]) == (2, True)
 
 
 def _store(url: str, delivery_id: str, state: str, error: str | None = None) -> None:

@@ -1,6 +1,6 @@
 """Per-repository queue settings (label, merge method, required checks, CI timeout,
-parallel mode's queue mode, parallel builds, batch size, batch wait and failure depth, and
-status comments) set and reset
+parallel mode's queue mode, parallel builds, batch size, batch wait, failure depth and flaky
+retries, and status comments) set and reset
 through REST (`PATCH /api/v1/repos/{owner}/{repo}`) and GraphQL (`updateRepositorySettings`)
 on the real web process, over SQLite and PostgreSQL."""
 
@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import StartWeb, Web
+from tests.support.db import execute
 from tests.support.seed import seed
 
 TOKEN = "settings-token-0123456789"
@@ -39,11 +40,12 @@ DEFAULTS = {
     "notify_webhook_url": None,
     "failure_depth": 0,
     "status_comments": True,
+    "flaky_retries": 0,
 }
 SETTINGS_FIELDS = (
     "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
     " queueMode maxParallelBuilds batchSize batchWaitSeconds notifyWebhookUrl"
-    " failureDepth statusComments"
+    " failureDepth statusComments flakyRetries"
 )
 UPDATE = (
     "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
@@ -68,13 +70,34 @@ NAMES = [
     "parallel-graphql",
     "parallel-bad-graphql",
     "notify",
+    "flaky-granted",
+    "flaky-refused",
+    "flaky-none",
+    "flaky-serial",
 ]
+# Installations, and whether each granted `actions: write`, of the repositories that have one.
+INSTALLATIONS = {
+    "flaky-granted": (930_100, True),
+    "flaky-refused": (930_101, False),
+    "flaky-serial": (930_102, True),
+}
 
 
 @pytest.fixture(scope="module")
 def web(start_module_web: StartWeb, module_database_url: str) -> Web:
     for i, name in enumerate(NAMES):
         seed(module_database_url, repo_id=REPO_ID + i, owner="acme", name=name)
+    for name, (installation, granted) in INSTALLATIONS.items():
+        execute(
+            module_database_url,
+            "INSERT INTO installations (id, account_login, suspended, actions_write) "
+            f"VALUES ({installation}, 'acme', false, {'true' if granted else 'false'})",
+        )
+        execute(
+            module_database_url,
+            f"UPDATE repositories SET installation_id = {installation} "
+            f"WHERE owner = 'acme' AND name = '{name}'",
+        )
     return start_module_web(
         DATABASE_URL=module_database_url,
         API_TOKENS=TOKEN,
@@ -139,6 +162,7 @@ VALUES: list[tuple[str, Any]] = [
     ("batch_wait_seconds", 300),
     ("failure_depth", 3),
     ("status_comments", False),
+    ("flaky_retries", 2),
 ]
 # Parallel mode's settings, none of them a default; a batch wait of 0 is falsy, not unset.
 PARALLEL = {"queue_mode": "parallel", "max_parallel_builds": 8, "batch_size": 5}
@@ -296,6 +320,11 @@ def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
         {"failure_depth": "2"},
         {"failure_depth": 2.5},
         {"failure_depth": True},
+        {"flaky_retries": -1},
+        {"flaky_retries": 4},
+        {"flaky_retries": "2"},
+        {"flaky_retries": 1.5},
+        {"flaky_retries": True},
         {"status_comments": "false"},
         {"status_comments": 0},
         {"status_comments": 1},
@@ -332,6 +361,7 @@ def test_the_limits_themselves_are_accepted(web: Web) -> None:
         "notify_webhook_url": "https://hooks.example.com/" + "x" * 2022,
         "failure_depth": 8,
         "status_comments": False,
+        "flaky_retries": 3,
     }
     response = patch(web, "bad-rest", limits)
     assert response.status_code == 200, response.text
@@ -448,13 +478,20 @@ def test_openapi_document_lists_the_settings_patch(web: Web) -> None:
     properties = schemas["RepositorySettingsIn"]["properties"]
     bounds = {
         field: [(o.get("minimum"), o.get("maximum")) for o in properties[field]["anyOf"]]
-        for field in ("max_parallel_builds", "batch_size", "batch_wait_seconds", "failure_depth")
+        for field in (
+            "max_parallel_builds",
+            "batch_size",
+            "batch_wait_seconds",
+            "failure_depth",
+            "flaky_retries",
+        )
     }
     assert bounds == {
         "max_parallel_builds": [(1, 32), (None, None)],
         "batch_size": [(1, 20), (None, None)],
         "batch_wait_seconds": [(0, 3600), (None, None)],
         "failure_depth": [(0, 8), (None, None)],
+        "flaky_retries": [(0, 3), (None, None)],
     }
     assert [o.get("type") for o in properties["status_comments"]["anyOf"]] == ["boolean", "null"]
     modes = [o.get("enum") for o in properties["queue_mode"]["anyOf"]]
@@ -529,6 +566,7 @@ def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web:
         "batchSize": (21, "batch_size must be between 1 and 20"),
         "batchWaitSeconds": (3601, "batch_wait_seconds must be between 0 and 3600"),
         "failureDepth": (9, "failure_depth must be between 0 and 8"),
+        "flakyRetries": (4, "flaky_retries must be between 0 and 3"),
     }
     for field, (value, message) in refused.items():
         # With a good value beside it: a bad one changes nothing at all.
@@ -545,6 +583,7 @@ def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web:
         {"queueMode": 1},
         {"batchWaitSeconds": 1.5},
         {"failureDepth": "2"},
+        {"flakyRetries": "2"},
         {"statusComments": "no"},
     ):
         typed = gql(web, UPDATE, name="parallel-bad-graphql", settings=settings)
@@ -590,3 +629,61 @@ def test_a_notify_webhook_url_is_set_and_reset_through_rest_and_graphql(web: Web
     assert "notify_webhook_url must be an http:// or https:// URL" in str(refused["errors"])
     assert patch(web, "notify", {"notify_webhook_url": None}).status_code == 200
     assert rest_settings(web, "notify") == DEFAULTS
+
+
+# -- flaky retries: in effect only where the installation lets the queue re-run jobs -------
+
+
+def in_effect(web: Web, name: str) -> dict[str, bool]:
+    """flaky_retries_in_effect wherever a repository is shown."""
+    listed = {r["full_name"]: r for r in call(web, "GET", "/api/v1/repos").json()}
+    queue = call(web, "GET", f"/api/v1/repos/acme/{name}/queue").json()
+    query = f'{{ repository(owner: "acme", name: "{name}") {{ flakyRetriesInEffect }} }}'
+    return {
+        "rest": call(web, "GET", f"/api/v1/repos/acme/{name}").json()["flaky_retries_in_effect"],
+        "list": listed[f"acme/{name}"]["flaky_retries_in_effect"],
+        "queue": queue["repository"]["flaky_retries_in_effect"],
+        "graphql": gql(web, query).json()["data"]["repository"]["flakyRetriesInEffect"],
+    }
+
+
+def everywhere(value: bool) -> dict[str, bool]:
+    return dict.fromkeys(["rest", "list", "queue", "graphql"], value)
+
+
+def set_flaky(web: Web, name: str, **settings: Any) -> tuple[int, bool]:
+    """PATCH the settings; the answer's flaky_retries and flaky_retries_in_effect."""
+    answer = patch(web, name, settings)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["flaky_retries"], answer.json()["flaky_retries_in_effect"]
+
+
+def test_flaky_retries_are_in_effect_in_parallel_mode_where_actions_write_was_granted(
+    web: Web,
+) -> None:
+    assert in_effect(web, "flaky-granted") == everywhere(False)  # 0: nothing to re-run
+    assert set_flaky(web, "flaky-granted", queue_mode="parallel", flaky_retries=2) == (2, True)
+    assert in_effect(web, "flaky-granted") == everywhere(True)
+    changed = gql(
+        web,
+        'mutation { updateRepositorySettings(owner: "acme", name: "flaky-granted",'
+        " settings: { flakyRetries: 0 }) { flakyRetries flakyRetriesInEffect } }",
+    ).json()["data"]["updateRepositorySettings"]
+    assert changed == {"flakyRetries": 0, "flakyRetriesInEffect": False}
+
+
+def test_flaky_retries_are_not_in_effect_where_actions_write_was_not_granted(web: Web) -> None:
+    assert set_flaky(web, "flaky-refused", queue_mode="parallel", flaky_retries=2) == (2, False)
+    assert in_effect(web, "flaky-refused") == everywhere(False)
+
+
+def test_flaky_retries_are_not_in_effect_without_a_known_installation(web: Web) -> None:
+    # No installation stored (or a single GITHUB_TOKEN, whose permissions are not known).
+    assert set_flaky(web, "flaky-none", queue_mode="parallel", flaky_retries=3) == (3, False)
+    assert in_effect(web, "flaky-none") == everywhere(False)
+
+
+def test_flaky_retries_are_not_in_effect_in_serial_mode(web: Web) -> None:
+    # Serial mode has no staging builds to re-run, whatever the installation granted.
+    assert set_flaky(web, "flaky-serial", queue_mode="serial", flaky_retries=2) == (2, False)
+    assert in_effect(web, "flaky-serial") == everywhere(False)

@@ -119,3 +119,21 @@ def test_only_an_installation_that_granted_actions_write_has_runs_cancelled() ->
     assert cancels(None) is False  # unknown, or a single token
     assert cancels(Installation(id=5, account_login="octo", actions_write=False)) is False
     assert cancels(Installation(id=5, account_login="octo", actions_write=True)) is True
+
+
+def test_flaky_retries_are_in_effect_only_in_parallel_mode_with_actions_write() -> None:
+    settings = load_settings({})
+    granted = Installation(id=5, account_login="octo", actions_write=True)
+    refused = Installation(id=5, account_login="octo", actions_write=False)
+
+    def in_effect(installation: Installation | None, mode: str = "parallel", n: int = 2) -> bool:
+        repository = Repository(
+            id=1, owner="octo", name="hello", paused=False, queue_mode=mode, flaky_retries=n
+        )
+        return effective_settings(repository, settings, installation).flaky_retries_in_effect
+
+    assert in_effect(granted) is True
+    assert in_effect(refused) is False
+    assert in_effect(None) is False  # unknown, or a single token
+    assert in_effect(granted, mode="serial") is False
+    assert in_effect(granted, n=0) is False
