@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -139,7 +140,7 @@ async def update_settings(
     required_checks: list[str] | Unset | None = UNSET,
     ci_timeout_seconds: int | Unset | None = UNSET,
     queue_mode: str | Unset | None = UNSET,
-    max_parallel_builds: int | Unset | None = UNSET,
+    max_parallel_builds: int | Literal["auto"] | Unset | None = UNSET,
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
     notify_webhook_url: str | Unset | None = UNSET,

@@ -61,8 +61,9 @@ class RepositoryOut(BaseModel):
         description="serial: one pull request tested and merged at a time; parallel: "
         "staging builds of the exact combinations that will land, several at once"
     )
-    max_parallel_builds: int = Field(
-        description="parallel mode: how many staging builds run at once per base branch"
+    max_parallel_builds: int | Literal["auto"] = Field(
+        description="parallel mode: how many staging builds run at once per base branch; "
+        f"auto: sized from the repository's measured builds, 1 to {MAX_PARALLEL_BUILDS}"
     )
     batch_size: int = Field(
         description="parallel mode: how many pull requests one staging build holds at most"
@@ -209,6 +210,7 @@ CheckName = Annotated[
     AfterValidator(printable),
 ]
 
+ParallelBuilds = Annotated[StrictInt, Field(ge=MIN_PARALLEL_BUILDS, le=MAX_PARALLEL_BUILDS)]
 NotifyUrl = Annotated[
     str,
     StringConstraints(strict=True, min_length=1, max_length=MAX_URL_LENGTH),
@@ -242,11 +244,10 @@ class RepositorySettingsIn(BaseModel):
     queue_mode: Literal["serial", "parallel"] | None = Field(
         default=None, description="null: serial"
     )
-    max_parallel_builds: StrictInt | None = Field(
+    max_parallel_builds: ParallelBuilds | Literal["auto"] | None = Field(
         default=None,
-        ge=MIN_PARALLEL_BUILDS,
-        le=MAX_PARALLEL_BUILDS,
-        description=f"staging builds at once per base branch; null: {DEFAULT_MAX_PARALLEL_BUILDS}",
+        description="staging builds at once per base branch, or auto: sized from the "
+        f"repository's measured builds; null: {DEFAULT_MAX_PARALLEL_BUILDS}",
     )
     batch_size: StrictInt | None = Field(
         default=None,

@@ -13,7 +13,14 @@ from importlib.resources import files
 from typing import Any
 
 from ariadne import MutationType, ObjectType, QueryType, ScalarType, make_executable_schema
-from graphql import GraphQLError, GraphQLResolveInfo, GraphQLSchema, StringValueNode, ValueNode
+from graphql import (
+    GraphQLError,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    IntValueNode,
+    StringValueNode,
+    ValueNode,
+)
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -133,6 +140,36 @@ def parse_datetime_literal(node: ValueNode, variables: dict[str, Any] | None = N
     if not isinstance(node, StringValueNode):
         raise GraphQLError(_NOT_A_DATETIME)
     return _parse_datetime(node.value)
+
+
+parallel_builds_scalar = ScalarType("ParallelBuilds")
+_NOT_PARALLEL_BUILDS = 'expected a whole number of builds or "auto"'
+
+
+def _parse_parallel_builds(value: Any) -> int | str:
+    # Only the type, as Int did before "auto" (an integral float included); the range is
+    # the setting's own check, a BAD_INPUT naming it.
+    if value == "auto":
+        return "auto"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise GraphQLError(_NOT_PARALLEL_BUILDS)
+
+
+parallel_builds_scalar.set_value_parser(_parse_parallel_builds)
+
+
+@parallel_builds_scalar.literal_parser
+def parse_parallel_builds_literal(
+    node: ValueNode, variables: dict[str, Any] | None = None
+) -> int | str:
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode):
+        return _parse_parallel_builds(node.value)
+    raise GraphQLError(_NOT_PARALLEL_BUILDS)
 
 
 # -- queries ---------------------------------------------------------------------------
@@ -338,6 +375,11 @@ def resolve_max_parallel_builds(repository: Repository, info: Info) -> int:
     return effective_settings(repository, _context(info).settings).max_parallel_builds
 
 
+@repository_type.field("maxParallelBuildsAuto")
+def resolve_max_parallel_builds_auto(repository: Repository, info: Info) -> bool:
+    return effective_settings(repository, _context(info).settings).auto_builds
+
+
 @repository_type.field("batchSize")
 def resolve_batch_size(repository: Repository, info: Info) -> int:
     return effective_settings(repository, _context(info).settings).batch_size
@@ -438,6 +480,7 @@ def build_schema() -> GraphQLSchema:
         mutation,
         repository_type,
         datetime_scalar,
+        parallel_builds_scalar,
         convert_names_case=True,
     )
     return schema

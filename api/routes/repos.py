@@ -43,7 +43,7 @@ async def repository_out(
         required_checks=list(effective.required_checks) if effective.required_checks else None,
         ci_timeout_seconds=effective.ci_timeout_seconds,
         queue_mode=effective.mode.value,
-        max_parallel_builds=effective.max_parallel_builds,
+        max_parallel_builds="auto" if effective.auto_builds else effective.max_parallel_builds,
         batch_size=effective.batch_size,
         batch_wait_seconds=int(effective.batch_wait.total_seconds()),
         notify_webhook_url=effective.notify_webhook_url,

@@ -11,7 +11,7 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -498,7 +498,7 @@ async def update_settings(
     required_checks: Sequence[str] | Unset | None = UNSET,
     ci_timeout_seconds: int | Unset | None = UNSET,
     queue_mode: str | Unset | None = UNSET,
-    max_parallel_builds: int | Unset | None = UNSET,
+    max_parallel_builds: int | Literal["auto"] | Unset | None = UNSET,
     batch_size: int | Unset | None = UNSET,
     batch_wait_seconds: int | Unset | None = UNSET,
     notify_webhook_url: str | Unset | None = UNSET,

@@ -212,6 +212,21 @@ def test_queue_show_says_when_flaky_retries_are_not_in_effect(
     assert (repository["flaky_retries"], repository["flaky_retries_in_effect"]) == (2, True)
 
 
+def test_queue_show_says_auto_for_max_parallel_builds_auto(
+    postgres_url: str, redis_url: str
+) -> None:
+    seed(postgres_url, repo_id=4102, owner="octo", name="sized")
+    # What `max_parallel_builds: auto` stores.
+    execute(postgres_url, "UPDATE repositories SET max_parallel_builds = 0 WHERE id = 4102")
+    env = {"DATABASE_URL": postgres_url, "REDIS_URL": redis_url}
+    status, out, err = mergequeue("queue", "show", "octo/sized", **env)
+    assert status == 0, err
+    assert out.splitlines()[1].startswith("queue_mode serial, max_parallel_builds auto, ")
+    status, out, err = mergequeue("queue", "show", "octo/sized", "--json", **env)
+    assert status == 0, err
+    assert json.loads(out)["repository"]["max_parallel_builds"] == "auto"
+
+
 def _store(url: str, delivery_id: str, state: str, error: str | None = None) -> None:
     execute(
         url,

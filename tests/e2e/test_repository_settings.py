@@ -45,7 +45,7 @@ DEFAULTS = {
 SETTINGS_FIELDS = (
     "fullName queueLabel mergeMethod requiredChecks ciTimeoutSeconds paused"
     " queueMode maxParallelBuilds batchSize batchWaitSeconds notifyWebhookUrl"
-    " failureDepth statusComments flakyRetries"
+    " failureDepth statusComments flakyRetries maxParallelBuildsAuto"
 )
 UPDATE = (
     "mutation Update($name: String!, $settings: RepositorySettingsInput!) {"
@@ -74,6 +74,9 @@ NAMES = [
     "flaky-refused",
     "flaky-none",
     "flaky-serial",
+    "auto-rest",
+    "auto-graphql",
+    "auto-off",
 ]
 # Installations, and whether each granted `actions: write`, of the repositories that have one.
 INSTALLATIONS = {
@@ -142,7 +145,11 @@ def graphql_settings(web: Web, name: str) -> dict[str, Any]:
 
 def snake(graphql_repository: dict[str, Any]) -> dict[str, Any]:
     """A GraphQL Repository's settings under the REST API's names."""
-    return {field: graphql_repository[camel(field)] for field in DEFAULTS}
+    settings = {field: graphql_repository[camel(field)] for field in DEFAULTS}
+    # REST's max_parallel_builds "auto" is GraphQL's maxParallelBuildsAuto.
+    if graphql_repository["maxParallelBuildsAuto"]:
+        settings["max_parallel_builds"] = "auto"
+    return settings
 
 
 def camel(field: str) -> str:
@@ -299,6 +306,10 @@ def test_both_apis_list_the_same_effective_settings(web: Web) -> None:
         {"max_parallel_builds": "4"},
         {"max_parallel_builds": 4.5},
         {"max_parallel_builds": True},
+        {"max_parallel_builds": "AUTO"},
+        {"max_parallel_builds": "auto "},
+        {"max_parallel_builds": ""},
+        {"max_parallel_builds": ["auto"]},
         {"batch_size": 0},
         {"batch_size": 21},
         {"batch_size": 2**63},
@@ -487,13 +498,21 @@ def test_openapi_document_lists_the_settings_patch(web: Web) -> None:
         )
     }
     assert bounds == {
-        "max_parallel_builds": [(1, 32), (None, None)],
+        "max_parallel_builds": [(1, 32), (None, None), (None, None)],
         "batch_size": [(1, 20), (None, None)],
         "batch_wait_seconds": [(0, 3600), (None, None)],
         "failure_depth": [(0, 8), (None, None)],
         "flaky_retries": [(0, 3), (None, None)],
     }
     assert [o.get("type") for o in properties["status_comments"]["anyOf"]] == ["boolean", "null"]
+    # "auto", on write and on read.
+    builds = [o.get("const") for o in properties["max_parallel_builds"]["anyOf"]]
+    assert builds == [None, "auto", None]
+    shown = schemas["RepositoryOut"]["properties"]["max_parallel_builds"]["anyOf"]
+    assert [(o.get("type"), o.get("const")) for o in shown] == [
+        ("integer", None),
+        ("string", "auto"),
+    ]
     modes = [o.get("enum") for o in properties["queue_mode"]["anyOf"]]
     assert modes == [["serial", "parallel"], None]
 
@@ -585,6 +604,10 @@ def test_graphql_refuses_out_of_range_parallel_mode_settings_with_bad_input(web:
         {"failureDepth": "2"},
         {"flakyRetries": "2"},
         {"statusComments": "no"},
+        {"maxParallelBuilds": "AUTO"},
+        {"maxParallelBuilds": "4"},
+        {"maxParallelBuilds": 4.5},
+        {"maxParallelBuilds": True},
     ):
         typed = gql(web, UPDATE, name="parallel-bad-graphql", settings=settings)
         assert typed.status_code == 400, typed.text
@@ -687,3 +710,72 @@ def test_flaky_retries_are_not_in_effect_in_serial_mode(web: Web) -> None:
     # Serial mode has no staging builds to re-run, whatever the installation granted.
     assert set_flaky(web, "flaky-serial", queue_mode="serial", flaky_retries=2) == (2, False)
     assert in_effect(web, "flaky-serial") == everywhere(False)
+
+
+# -- max_parallel_builds: auto ------------------------------------------------------------
+
+
+def builds_shown(web: Web, name: str) -> dict[str, Any]:
+    """max_parallel_builds wherever a repository is shown (GraphQL: its two fields)."""
+    listed = {r["full_name"]: r for r in call(web, "GET", "/api/v1/repos").json()}
+    queue = call(web, "GET", f"/api/v1/repos/acme/{name}/queue").json()
+    query = (
+        f'{{ repository(owner: "acme", name: "{name}") {{ maxParallelBuilds '
+        "maxParallelBuildsAuto } }"
+    )
+    return {
+        "rest": call(web, "GET", f"/api/v1/repos/acme/{name}").json()["max_parallel_builds"],
+        "list": listed[f"acme/{name}"]["max_parallel_builds"],
+        "queue": queue["repository"]["max_parallel_builds"],
+        "graphql": gql(web, query).json()["data"]["repository"],
+    }
+
+
+# GraphQL keeps maxParallelBuilds an Int: under auto, the number used until enough builds
+# have been measured (the default).
+SHOWN_AUTO = {
+    "rest": "auto",
+    "list": "auto",
+    "queue": "auto",
+    "graphql": {"maxParallelBuilds": 4, "maxParallelBuildsAuto": True},
+}
+
+
+def test_rest_sets_max_parallel_builds_to_auto_and_every_answer_shows_auto(web: Web) -> None:
+    response = patch(web, "auto-rest", {"max_parallel_builds": "auto"})
+    assert response.status_code == 200, response.text
+    assert response.json()["max_parallel_builds"] == "auto"
+    assert builds_shown(web, "auto-rest") == SHOWN_AUTO
+    assert rest_settings(web, "auto-rest") == DEFAULTS | {"max_parallel_builds": "auto"}
+    assert graphql_settings(web, "auto-rest") == DEFAULTS | {"max_parallel_builds": "auto"}
+
+
+def test_graphql_sets_max_parallel_builds_to_the_string_auto(web: Web) -> None:
+    changed = update(web, "auto-graphql", {"maxParallelBuilds": "auto"})
+    assert (changed["maxParallelBuilds"], changed["maxParallelBuildsAuto"]) == (4, True)
+    assert builds_shown(web, "auto-graphql") == SHOWN_AUTO
+    # Written in the query itself too, next to a number written as before.
+    for literal, expected in (('"auto"', (4, True)), ("8", (8, False)), ('"auto"', (4, True))):
+        answer = gql(
+            web,
+            'mutation { updateRepositorySettings(owner: "acme", name: "auto-graphql",'
+            f" settings: {{ maxParallelBuilds: {literal} }}) {{"
+            " maxParallelBuilds maxParallelBuildsAuto } }",
+        ).json()
+        shown = answer["data"]["updateRepositorySettings"]
+        assert (shown["maxParallelBuilds"], shown["maxParallelBuildsAuto"]) == expected, answer
+
+
+def test_a_number_or_null_after_auto_ends_auto(web: Web) -> None:
+    assert patch(web, "auto-off", {"max_parallel_builds": "auto"}).status_code == 200
+    assert patch(web, "auto-off", {"max_parallel_builds": 8}).json()["max_parallel_builds"] == 8
+    assert builds_shown(web, "auto-off")["graphql"] == {
+        "maxParallelBuilds": 8,
+        "maxParallelBuildsAuto": False,
+    }
+    update(web, "auto-off", {"maxParallelBuilds": "auto"})
+    assert patch(web, "auto-off", {"max_parallel_builds": None}).json()["max_parallel_builds"] == 4
+    update(web, "auto-off", {"maxParallelBuilds": "auto"})
+    reset = update(web, "auto-off", {"maxParallelBuilds": None})
+    assert (reset["maxParallelBuilds"], reset["maxParallelBuildsAuto"]) == (4, False)
+    assert rest_settings(web, "auto-off") == DEFAULTS
