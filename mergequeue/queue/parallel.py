@@ -137,7 +137,9 @@ class ParallelBranch:
             paused=self.settings.paused,
             required=required,
             failure_depth=self.settings.failure_depth,
-            flaky_retries=self.settings.flaky_retries if self.settings.flaky_retries_in_effect else 0,
+            flaky_retries=self.settings.flaky_retries
+            if self.settings.flaky_retries_in_effect
+            else 0,
             frozen=self.settings.frozen(self.clock()),
         )
         decided = plan(queue, views, base_head, config, self.clock())
