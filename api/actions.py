@@ -8,8 +8,8 @@ commands raise their `QueueError`s; each API maps them to its own error shape.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,13 +18,11 @@ from mergequeue import reads
 from mergequeue.models import Repository
 from mergequeue.queue import commands
 from mergequeue.queue.commands import (
-    UNSET,
     AlreadyQueued,
     CheckFlakes,
     Priority,
     PullQueueStatus,
     QueueError,
-    Unset,
 )
 from mergequeue.queue.effective import effective_settings
 from mergequeue.settings import Settings
@@ -135,37 +133,12 @@ async def update_settings(
     session: AsyncSession,
     tasks: TaskQueue,
     repository: Repository,
-    queue_label: str | Unset | None = UNSET,
-    merge_method: str | Unset | None = UNSET,
-    required_checks: list[str] | Unset | None = UNSET,
-    ci_timeout_seconds: int | Unset | None = UNSET,
-    queue_mode: str | Unset | None = UNSET,
-    max_parallel_builds: int | Literal["auto"] | Unset | None = UNSET,
-    batch_size: int | Unset | None = UNSET,
-    batch_wait_seconds: int | Unset | None = UNSET,
-    notify_webhook_url: str | Unset | None = UNSET,
-    failure_depth: int | Unset | None = UNSET,
-    status_comments: bool | Unset | None = UNSET,
-    flaky_retries: int | Unset | None = UNSET,
+    changes: Mapping[str, object],
 ) -> Repository:
-    """Change a repository's queue settings (None resets one to its default); raises
-    `commands.InvalidSettings` before changing anything when a value is out of range."""
-    await commands.update_settings(
-        session=session,
-        repository=repository,
-        queue_label=queue_label,
-        merge_method=merge_method,
-        required_checks=required_checks,
-        ci_timeout_seconds=ci_timeout_seconds,
-        queue_mode=queue_mode,
-        max_parallel_builds=max_parallel_builds,
-        batch_size=batch_size,
-        batch_wait_seconds=batch_wait_seconds,
-        notify_webhook_url=notify_webhook_url,
-        failure_depth=failure_depth,
-        status_comments=status_comments,
-        flaky_retries=flaky_retries,
-    )
+    """Change a repository's queue settings (`commands.update_settings`: only those named
+    change, None resets one to its default); raises `commands.InvalidSettings` before
+    changing anything when a value is out of range."""
+    await commands.update_settings(session=session, repository=repository, changes=changes)
     await session.commit()
     log.info("settings changed through the API", extra={"repository": repository.full_name})
     # A new merge method, required checks or timeout can change what the head's turn needs;

@@ -324,13 +324,13 @@ async def resolve_update_repository_settings(
     _: None, info: Info, owner: str, name: str, settings: dict[str, Any]
 ) -> Repository:
     # The input's keys are snake_case already (convert_names_case); an omitted field is
-    # absent, an explicit null is None: exactly update_settings' UNSET and None.
+    # absent, an explicit null is None: exactly what update_settings leaves and resets.
     context = _context(info)
     async with context.db() as session:
         with _domain_errors():
             repository = await actions.repository(session=session, owner=owner, name=name)
             return await actions.update_settings(
-                session=session, tasks=context.tasks, repository=repository, **settings
+                session=session, tasks=context.tasks, repository=repository, changes=settings
             )
 
 

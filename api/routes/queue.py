@@ -292,7 +292,7 @@ async def update_settings(
     repository = await _repository(session, owner, repo)
     try:
         await actions.update_settings(
-            session=session, tasks=tasks, repository=repository, **body.changes()
+            session=session, tasks=tasks, repository=repository, changes=body.changes()
         )
     except InvalidSettings as exc:
         raise _invalid(exc) from None

@@ -8,10 +8,10 @@ Callers commit the session, then wake the repository's queue.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -311,17 +311,6 @@ async def _position(session: AsyncSession, entry: QueueEntry) -> int:
 # -- per-repository settings -----------------------------------------------------------
 
 
-class Unset(enum.Enum):
-    """The default of `update_settings`'s arguments: leave that setting as it is."""
-
-    UNSET = enum.auto()
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-
-UNSET: Final = Unset.UNSET
-
 MERGE_METHODS: Final = tuple(method.value for method in MergeMethod)
 # GitHub's own limit on a label's name.
 MAX_LABEL_LENGTH: Final = 100
@@ -460,7 +449,7 @@ MAX_FLAKY_RETRIES: Final = 3
 _check_flaky_retries = _whole_number("flaky_retries", 0, MAX_FLAKY_RETRIES)
 
 
-# Every setting `update_settings` takes, with the check of its value (None, "use the
+# Every setting `update_settings` takes (by name), with the check of its value (None, "use the
 # default", is never checked). Also what `.github/mergequeue.yml` may set
 # (`mergequeue.config_file`), so both are validated by the same rules.
 SETTING_CHECKS: Final[dict[str, Callable[[object], object]]] = {
@@ -490,48 +479,27 @@ def check_setting(name: str, value: object) -> object:
 
 
 async def update_settings(
-    *,
-    session: AsyncSession,
-    repository: Repository,
-    queue_label: str | Unset | None = UNSET,
-    merge_method: str | Unset | None = UNSET,
-    required_checks: Sequence[str] | Unset | None = UNSET,
-    ci_timeout_seconds: int | Unset | None = UNSET,
-    queue_mode: str | Unset | None = UNSET,
-    max_parallel_builds: int | Literal["auto"] | Unset | None = UNSET,
-    batch_size: int | Unset | None = UNSET,
-    batch_wait_seconds: int | Unset | None = UNSET,
-    notify_webhook_url: str | Unset | None = UNSET,
-    failure_depth: int | Unset | None = UNSET,
-    status_comments: bool | Unset | None = UNSET,
-    flaky_retries: int | Unset | None = UNSET,
+    *, session: AsyncSession, repository: Repository, changes: Mapping[str, object]
 ) -> Repository:
-    """Change a repository's queue settings. An argument left UNSET keeps its setting;
-    None resets it to the default (the environment's label and merge method, branch
-    protection's required checks, the worker's CI timeout, serial mode and parallel
-    mode's defaults in `mergequeue.queue.effective`, no notifications URL of its own,
-    a failure depth of 0, status comments on, no flaky retries).
+    """Change a repository's queue settings. `changes` maps names of `SETTING_CHECKS` to
+    a value, or to None to reset that setting to its default (the environment's label and
+    merge method, branch protection's required checks, the worker's CI timeout, serial
+    mode and parallel mode's defaults in `mergequeue.queue.effective`, no notifications
+    URL of its own, a failure depth of 0, status comments on, no flaky retries); a setting
+    not named keeps its value.
 
-    Every value is checked before any is written, so a bad one changes nothing.
+    Every value is checked before any is written, so a bad one changes nothing. A name
+    that is not a setting is the caller's mistake, not the client's: `KeyError`.
     """
-    given: dict[str, object] = {
-        "queue_label": queue_label,
-        "merge_method": merge_method,
-        "required_checks": required_checks,
-        "ci_timeout_seconds": ci_timeout_seconds,
-        "queue_mode": queue_mode,
-        "max_parallel_builds": max_parallel_builds,
-        "batch_size": batch_size,
-        "batch_wait_seconds": batch_wait_seconds,
-        "notify_webhook_url": notify_webhook_url,
-        "failure_depth": failure_depth,
-        "status_comments": status_comments,
-        "flaky_retries": flaky_retries,
+    unknown = sorted(set(changes) - SETTING_CHECKS.keys())
+    if unknown:
+        raise KeyError(f"not queue settings: {', '.join(unknown)}")
+    # In the table's order, whatever the caller's: when several values are bad, the one
+    # reported does not depend on how the client ordered its fields.
+    checked = {
+        name: check_setting(name, changes[name]) for name in SETTING_CHECKS if name in changes
     }
-    changes = {
-        name: check_setting(name, value) for name, value in given.items() if value is not UNSET
-    }
-    for name, value in changes.items():
+    for name, value in checked.items():
         setattr(repository, name, value)
     await session.flush()
     return repository

@@ -199,7 +199,7 @@ async def apply_config_file(
         return False
     if read.settings is not None:
         before = {key: getattr(repository, key) for key in read.settings}
-        await update_settings(session=session, repository=repository, **read.settings)  # type: ignore[arg-type]
+        await update_settings(session=session, repository=repository, changes=read.settings)
         return any(getattr(repository, key) != value for key, value in before.items())
     if read.pull_number is None or read.commit_sha is None:
         return False
