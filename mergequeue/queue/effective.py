@@ -138,7 +138,10 @@ def effective_settings(
         frozen_reason=repository.frozen_reason,
         frozen_from=repository.frozen_from,
         frozen_until=repository.frozen_until,
-        cancel_workflow_runs=installation is not None and installation.actions_write,
+        # A suspended installation's queue does not run: nothing of it is in effect.
+        cancel_workflow_runs=(
+            installation is not None and installation.actions_write and not installation.suspended
+        ),
         notify_webhook_url=repository.notify_webhook_url,
         notify_destinations=notify_destinations(repository, settings),
         web_url=f"{settings.github_web_url}/{repository.owner}/{repository.name}",

@@ -137,3 +137,5 @@ def test_flaky_retries_are_in_effect_only_in_parallel_mode_with_actions_write() 
     assert in_effect(None) is False  # unknown, or a single token
     assert in_effect(granted, mode="serial") is False
     assert in_effect(granted, n=0) is False
+    suspended = Installation(id=5, account_login="octo", actions_write=True, suspended=True)
+    assert in_effect(suspended) is False
