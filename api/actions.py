@@ -180,12 +180,13 @@ async def freeze(
     reason: object,
     start: datetime | None = None,
     end: datetime | None = None,
+    branch: str | None = None,
 ) -> Repository:
-    """Freeze the queue; raises `commands.InvalidSettings` (changing nothing) for a bad
-    reason or window."""
+    """Freeze the queue (on `branch` only, when given); raises `commands.InvalidSettings`
+    (changing nothing) for a bad reason, window or branch."""
     # Checked before anything changes: a refusal leaves nothing to roll back.
     await commands.set_freeze(
-        session=session, repository=repository, reason=reason, start=start, end=end
+        session=session, repository=repository, reason=reason, start=start, end=end, branch=branch
     )
     await session.commit()
     log.info("frozen through the API", extra={"repository": repository.full_name})

@@ -92,12 +92,17 @@ class RepositoryOut(BaseModel):
     status_comments: bool = Field(
         description="one status comment per queued pull request, edited in place"
     )
-    frozen: bool = Field(description="a freeze holds every landing now")
+    frozen: bool = Field(
+        description="a freeze holds landings now (on `freeze_branch` only, when that is set)"
+    )
     freeze_reason: str | None = Field(
         description="why the queue is (or will be) frozen; null: no freeze set"
     )
     frozen_from: datetime | None = Field(description="when the freeze starts; null: at once")
     frozen_until: datetime | None = Field(description="when it ends by itself; null: when lifted")
+    freeze_branch: str | None = Field(
+        description="the base branch the freeze holds; null: every base branch"
+    )
 
 
 Priority = Literal["urgent", "normal"]
@@ -168,6 +173,11 @@ class FreezeIn(BaseModel):
         default=None,
         description="when it ends by itself (with a timezone), after `from` and in the "
         "future; null: when lifted",
+    )
+    branch: str | None = Field(
+        default=None,
+        max_length=255,
+        description="the base branch it holds (e.g. main); null: every base branch",
     )
 
 

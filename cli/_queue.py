@@ -47,6 +47,7 @@ def _text(queue: QueueOut) -> str:
     if repo.freeze_reason is not None:
         window = "".join(
             [
+                f" on {repo.freeze_branch}" if repo.freeze_branch else "",
                 f" from {repo.frozen_from.isoformat()}" if repo.frozen_from else "",
                 f" until {repo.frozen_until.isoformat()}" if repo.frozen_until else "",
             ]

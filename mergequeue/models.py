@@ -126,6 +126,8 @@ class Repository(Base):
     frozen_reason: Mapped[str | None] = mapped_column(Text)
     frozen_from: Mapped[datetime | None] = mapped_column()
     frozen_until: Mapped[datetime | None] = mapped_column()
+    # The base branch the freeze holds (None: every base branch of the repository).
+    frozen_branch: Mapped[str | None] = mapped_column(String(255))
     # Since when merging is paused (None while it is not): a pause that lasts is announced.
     paused_at: Mapped[datetime | None] = mapped_column()
     # The repository's own incoming-webhook URL for notifications (Slack-compatible), next

@@ -291,9 +291,16 @@ async def resolve_resume(_: None, info: Info, owner: str, name: str) -> Reposito
 
 @mutation.field("freezeQueue")
 async def resolve_freeze_queue(
-    _: None, info: Info, owner: str, name: str, reason: str, **window: datetime | None
+    _: None,
+    info: Info,
+    owner: str,
+    name: str,
+    reason: str,
+    until: datetime | None = None,
+    branch: str | None = None,
+    **window: datetime | None,
 ) -> Repository:
-    # `from` is a Python keyword: the window comes as keyword arguments.
+    # `from` is a Python keyword: it comes as a keyword argument.
     context = _context(info)
     async with context.db() as session:
         with _domain_errors():
@@ -304,7 +311,8 @@ async def resolve_freeze_queue(
                 repository=repository,
                 reason=reason,
                 start=window.get("from"),
-                end=window.get("until"),
+                end=until,
+                branch=branch,
             )
 
 
@@ -436,6 +444,11 @@ def resolve_frozen_from(repository: Repository, info: Info) -> datetime | None:
 @repository_type.field("frozenUntil")
 def resolve_frozen_until(repository: Repository, info: Info) -> datetime | None:
     return effective_settings(repository, _context(info).settings).frozen_until
+
+
+@repository_type.field("freezeBranch")
+def resolve_freeze_branch(repository: Repository, info: Info) -> str | None:
+    return repository.frozen_branch
 
 
 @repository_type.field("flakes")

@@ -166,9 +166,9 @@ def _invalid(exc: InvalidSettings) -> RequestValidationError:
     "/repos/{owner}/{repo}/freeze",
     response_model=RepositoryOut,
     summary="Freeze the queue: builds go on, nothing lands",
-    description="From `from` (null: now) until `until` (null: until lifted with DELETE); "
-    "replaces any freeze. Queued pull requests show the reason; what passed lands when the "
-    "freeze ends, by itself at `until`.",
+    description="From `from` (null: now) until `until` (null: until lifted with DELETE), on "
+    "`branch` (null: every base branch); replaces any freeze. Queued pull requests show "
+    "the reason; what passed lands when the freeze ends, by itself at `until`.",
     responses=_UNKNOWN_REPOSITORY,
 )
 async def freeze(
@@ -188,6 +188,7 @@ async def freeze(
             reason=body.reason,
             start=body.from_,
             end=body.until,
+            branch=body.branch,
         )
     except InvalidSettings as exc:
         raise _invalid(exc) from None

@@ -55,6 +55,7 @@ async def repository_out(
         freeze_reason=effective.frozen_reason,
         frozen_from=effective.frozen_from,
         frozen_until=effective.frozen_until,
+        freeze_branch=effective.frozen_branch,
     )
 
 

@@ -330,6 +330,8 @@ MIN_FAILURE_DEPTH: Final = 0
 MAX_FAILURE_DEPTH: Final = 8
 # A freeze's reason, shown on every queued pull request.
 MAX_FREEZE_REASON_LENGTH: Final = 500
+MAX_BRANCH_NAME_LENGTH: Final = 255
+REFS_HEADS: Final = "refs/heads/"
 
 
 class InvalidSettings(ValueError):
@@ -514,6 +516,31 @@ def _field_error(field: str, message: str) -> InvalidSettings:
     return error
 
 
+def _branch_name(field: str, value: object) -> str | None:
+    """A base branch's name as git allows it, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _field_error(field, f"{field} must be a branch name")
+    if len(value) > MAX_BRANCH_NAME_LENGTH:
+        raise _field_error(field, f"{field} must be at most {MAX_BRANCH_NAME_LENGTH} characters")
+    if value.startswith(REFS_HEADS):
+        value = value[len(REFS_HEADS) :]
+    forbidden = set(" ~^:?*[\\")
+    if (
+        not value
+        or any(c in forbidden or ord(c) < 0x20 or ord(c) == 0x7F for c in value)
+        or any(0xD800 <= ord(c) <= 0xDFFF for c in value)
+        or ".." in value
+        or "@{" in value
+        or value.startswith(("/", "-", "."))
+        or value.endswith(("/", ".", ".lock"))
+        or "//" in value
+    ):
+        raise _field_error(field, f"{field} is not a valid branch name")
+    return value
+
+
 def _utc(field: str, value: object) -> datetime | None:
     if value is None:
         return None
@@ -535,10 +562,12 @@ async def set_freeze(
     start: object = None,
     end: object = None,
     now: datetime | None = None,
+    branch: object = None,
 ) -> Repository:
     """Freeze the queue (builds go on, nothing lands) from `start` (None: now) until `end`
-    (None: until lifted), for `reason`; replaces any freeze. `InvalidSettings` naming the
-    field (`reason`, `from`, `until`) when a value is refused, before anything changes."""
+    (None: until lifted), for `reason`, on the base branch `branch` (None: every base
+    branch); replaces any freeze. `InvalidSettings` naming the field (`reason`, `from`,
+    `until`, `branch`) when a value is refused, before anything changes."""
     if not isinstance(reason, str) or not reason.strip():
         raise _field_error("reason", "reason must be a non-empty text")
     text = reason.strip()
@@ -554,9 +583,11 @@ async def set_freeze(
             raise _field_error("until", "until must be after from")
         if ends <= (now or utcnow()):
             raise _field_error("until", "until must be in the future")
+    scope = _branch_name("branch", branch)
     repository.frozen_reason = text
     repository.frozen_from = begins
     repository.frozen_until = ends
+    repository.frozen_branch = scope
     await session.flush()
     return repository
 
@@ -565,6 +596,7 @@ async def lift_freeze(*, session: AsyncSession, repository: Repository) -> Repos
     """End the freeze (if any): what passed lands."""
     repository.frozen_reason = None
     repository.frozen_from = repository.frozen_until = None
+    repository.frozen_branch = None
     await session.flush()
     return repository
 

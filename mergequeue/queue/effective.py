@@ -55,10 +55,17 @@ class EffectiveSettings:
     frozen_reason: str | None = None
     frozen_from: datetime | None = None
     frozen_until: datetime | None = None
+    # The base branch it holds; None: every one.
+    frozen_branch: str | None = None
 
-    def frozen(self, now: datetime) -> str | None:
-        """Why nothing lands now; None when nothing stops it."""
-        return frozen_at(self.frozen_reason, self.frozen_from, self.frozen_until, now)
+    def frozen(self, now: datetime, base_ref: str | None = None) -> str | None:
+        """Why nothing lands on `base_ref` now (None: on some base branch); None when
+        nothing stops it."""
+        return _on_branch(
+            frozen_at(self.frozen_reason, self.frozen_from, self.frozen_until, now),
+            self.frozen_branch,
+            base_ref,
+        )
 
     def freeze_changes_at(self, now: datetime) -> datetime | None:
         """When the freeze starts or ends next (a decision falls due then)."""
@@ -105,9 +112,21 @@ def frozen_at(
     return reason
 
 
-def repository_frozen(repository: Repository, now: datetime) -> str | None:
+def _on_branch(reason: str | None, frozen_branch: str | None, base_ref: str | None) -> str | None:
+    if reason is None or frozen_branch is None or base_ref is None:
+        return reason
+    return reason if base_ref == frozen_branch else None
+
+
+def repository_frozen(
+    repository: Repository, now: datetime, base_ref: str | None = None
+) -> str | None:
     """`EffectiveSettings.frozen` for readers that need no other setting (the dashboard)."""
-    return frozen_at(repository.frozen_reason, repository.frozen_from, repository.frozen_until, now)
+    return _on_branch(
+        frozen_at(repository.frozen_reason, repository.frozen_from, repository.frozen_until, now),
+        repository.frozen_branch,
+        base_ref,
+    )
 
 
 def effective_settings(
@@ -138,6 +157,7 @@ def effective_settings(
         frozen_reason=repository.frozen_reason,
         frozen_from=repository.frozen_from,
         frozen_until=repository.frozen_until,
+        frozen_branch=repository.frozen_branch,
         # A suspended installation's queue does not run: nothing of it is in effect.
         cancel_workflow_runs=(
             installation is not None and installation.actions_write and not installation.suspended

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import cast
 
@@ -110,7 +110,8 @@ async def evaluate(
                 entry.base_ref = pull.base_ref
                 changed = True
                 continue
-            actions = decide(entry_snapshot(entry, number), pull, config, clock())
+            on_base = replace(config, frozen=settings.frozen(clock(), entry.base_ref))
+            actions = decide(entry_snapshot(entry, number), pull, on_base, clock())
             changed |= await executor.run(entry, number, actions)
             if entry.status == CONFIRMING and pull is not None and pull.own_check_required:
                 # GitHub may be blocking only for want of the queue's own check: show the

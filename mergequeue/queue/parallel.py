@@ -140,7 +140,7 @@ class ParallelBranch:
             flaky_retries=self.settings.flaky_retries
             if self.settings.flaky_retries_in_effect
             else 0,
-            frozen=self.settings.frozen(self.clock()),
+            frozen=self.settings.frozen(self.clock(), base_ref),
         )
         decided = plan(queue, views, base_head, config, self.clock())
         by_id = {b.id: b for b in builds}

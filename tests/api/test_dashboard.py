@@ -308,4 +308,21 @@ async def test_a_freeze_shows_next_to_the_paused_state_with_its_reason(dash: Das
     index = (await dash.client.get("/")).text
     assert index.count("badge paused frozen") == 1
     assert "release &lt;2.0&gt; &amp; friends" in index
+
+
+async def test_a_freeze_on_one_base_branch_names_the_branch(dash: Dash) -> None:
+    await dash.sign_in_as("mona")
+    database = create_database(dash.database_url)
+    try:
+        async with database.sessions() as session, session.begin():
+            repository = await session.scalar(select(Repository).where(Repository.name == "web"))
+            assert repository is not None
+            repository.frozen_reason = "release 2.0"
+            repository.frozen_branch = "release/<2.0>"
+    finally:
+        await database.dispose()
+    page = (await dash.client.get("/repos/acme/web")).text
+    assert 'nothing lands on <code id="freeze-branch">release/&lt;2.0&gt;</code>' in page
+    index = (await dash.client.get("/")).text
+    assert "release/&lt;2.0&gt;: release 2.0" in index
     assert "Frozen" not in (await dash.client.get("/repos/acme/docs")).text

@@ -162,7 +162,8 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
         postgres_url,
         "UPDATE repositories SET queue_mode = 'parallel', max_parallel_builds = 8, "
         "batch_size = 5, batch_wait_seconds = 0, failure_depth = 3, status_comments = false, "
-        "frozen_reason = 'release 2.0', frozen_until = '2999-01-01T00:00:00Z' WHERE id = 4100",
+        "frozen_reason = 'release 2.0', frozen_until = '2999-01-01T00:00:00Z', "
+        "frozen_branch = 'main' WHERE id = 4100",
     )
     status, out, err = mergequeue("queue", "show", "octo/modes", **env)
     assert status == 0, err
@@ -171,7 +172,7 @@ def test_queue_show_names_the_queue_mode_and_batch_settings(
         "queue_mode parallel, max_parallel_builds 8, batch_size 5, batch_wait_seconds 0, "
         "failure_depth 3, flaky_retries 0, status_comments false"
     )
-    assert out.splitlines()[2] == "frozen until 2999-01-01T00:00:00+00:00: release 2.0"
+    assert out.splitlines()[2] == "frozen on main until 2999-01-01T00:00:00+00:00: release 2.0"
     status, out, err = mergequeue("queue", "show", "octo/modes", "--json", **env)
     assert status == 0, err
     repository = json.loads(out)["repository"]

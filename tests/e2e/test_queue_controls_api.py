@@ -111,6 +111,45 @@ def test_a_freeze_is_set_shown_everywhere_and_lifted_through_rest(web: Web) -> N
     assert call(web, "DELETE", "/api/v1/repos/acme/nothing/freeze").status_code == 404
 
 
+def test_a_freeze_on_one_base_branch_is_set_and_shown_through_rest_and_graphql(web: Web) -> None:
+    path = "/api/v1/repos/acme/freeze"
+    body = {"reason": "release 2.0", "branch": "refs/heads/release/2.0"}
+    response = call(web, "PUT", f"{path}/freeze", json=body)
+    assert response.status_code == 200, response.text
+    # Stored as the branch's short name, as pull requests name their base.
+    assert response.json()["freeze_branch"] == "release/2.0"
+    assert response.json()["frozen"] is True
+    assert call(web, "GET", path).json()["freeze_branch"] == "release/2.0"
+    shown = gql(web, '{ repository(owner: "acme", name: "freeze") { freezeBranch } }').json()
+    assert shown["data"]["repository"] == {"freezeBranch": "release/2.0"}
+    # A freeze without a branch holds every base branch; lifting forgets the branch.
+    response = call(web, "PUT", f"{path}/freeze", json={"reason": "everything"})
+    assert response.json()["freeze_branch"] is None
+    call(web, "PUT", f"{path}/freeze", json=body)
+    lifted = call(web, "DELETE", f"{path}/freeze").json()
+    assert lifted["freeze_branch"] is None and freeze_of(lifted) == NOT_FROZEN
+
+
+@pytest.mark.parametrize(
+    "branch",
+    [
+        *("", "a b", "a..b", "-x", ".x", "x.lock", "x/", "a//b", "a~1", "a:b", "a\x00b"),
+        *("refs/heads/", 5, "x" * 256),
+    ],
+    ids=repr,
+)
+def test_a_freeze_on_a_bad_branch_name_is_422_naming_branch_and_changes_nothing(
+    web: Web, branch: object
+) -> None:
+    response = call(
+        web, "PUT", "/api/v1/repos/acme/freeze/freeze", json={"reason": "x", "branch": branch}
+    )
+    assert response.status_code == 422, response.text
+    [error, *_] = response.json()["detail"]
+    assert error["loc"][:2] == ["body", "branch"], error
+    assert freeze_of(call(web, "GET", "/api/v1/repos/acme/freeze").json()) == NOT_FROZEN
+
+
 FUTURE = "2999-01-01T00:00:00Z"
 
 
@@ -359,8 +398,27 @@ def test_openapi_documents_the_new_operations(web: Web) -> None:
     assert "get" in paths["/api/v1/repos/{owner}/{repo}/flakes"]
     schemas = document["components"]["schemas"]
     freeze = schemas["FreezeIn"]["properties"]
-    assert set(freeze) == {"reason", "from", "until"}
+    assert set(freeze) == {"reason", "from", "until", "branch"}
     assert (freeze["reason"]["minLength"], freeze["reason"]["maxLength"]) == (1, 500)
     assert schemas["PriorityIn"]["properties"]["priority"]["enum"] == ["urgent", "normal"]
     assert set(FREEZE_FIELDS) <= set(schemas["RepositoryOut"]["required"])
     assert "priority" in schemas["QueueEntryOut"]["properties"]
+
+
+FREEZE_BRANCH = (
+    "mutation F($b: String) {"
+    ' freezeQueue(owner: "acme", name: "freeze-graphql", reason: "release", branch: $b) {'
+    " frozen freezeBranch } }"
+)
+
+
+def test_graphql_freezes_one_base_branch_and_refuses_a_bad_name(web: Web) -> None:
+    body = gql(web, FREEZE_BRANCH, b="main").json()
+    assert body["data"]["freezeQueue"] == {"frozen": True, "freezeBranch": "main"}
+    answer = gql(web, FREEZE_BRANCH, b="a..b").json()
+    [error] = answer["errors"]
+    assert (error["extensions"]["code"], error["message"]) == (
+        "BAD_INPUT",
+        "branch is not a valid branch name",
+    )
+    gql(web, UNFREEZE)

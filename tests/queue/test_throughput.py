@@ -166,3 +166,38 @@ async def test_the_status_comment_says_the_freeze() -> None:
     await h.evaluate()
     [comment] = [c.body for c in h.fake.comments if c.author == BOT]
     assert comment.startswith("**mergequeue**: Frozen")
+
+
+async def test_a_freeze_on_one_base_branch_holds_only_that_branch_in_serial_mode() -> None:
+    h = Harness()
+    h.push_base("release")
+    h.configure(frozen_reason="release 2.0 going out", frozen_branch="release")
+    on_main = h.open_pull()
+    on_release = h.open_pull(base="release")
+    for number in (on_main, on_release):
+        await h.label(number)
+        h.ci(number)
+    await h.evaluate()
+    assert h.merged(on_main)
+    assert not h.merged(on_release)
+    assert h.entry(on_release).status == EntryStatus.FROZEN
+    h.configure(frozen_reason=None, frozen_branch=None)
+    await h.evaluate()
+    assert h.merged(on_release)
+
+
+async def test_a_freeze_on_one_base_branch_holds_only_that_branch_in_parallel_mode() -> None:
+    h = parallel()
+    h.push_base("release")
+    h.configure(frozen_reason="release 2.0 going out", frozen_branch="release")
+    on_main = h.open_pull()
+    on_release = h.open_pull(base="release")
+    for number in (on_main, on_release):
+        await h.label(number)
+    await h.evaluate()
+    for index in range(len(h.store.builds)):
+        report(h, index, "success")
+    await h.evaluate()
+    assert h.merged(on_main)
+    assert not h.merged(on_release)
+    assert "release is frozen: release 2.0 going out" in (h.entry(on_release).status_detail or "")
