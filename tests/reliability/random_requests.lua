@@ -1,5 +1,6 @@
 -- wrk script: requests with random methods to random URLs. Each thread stops after
--- MQ_REQUESTS_PER_THREAD answers and prints one "MQ thread done" line with its counts
+-- MQ_REQUESTS_PER_THREAD answers (the answers read in that same turn still count, up to one
+-- per connection) and prints one "MQ thread done" line with its counts
 -- (wrk itself runs for its whole -d duration: the caller sends SIGINT on those lines).
 -- HEAD is left out: wrk's parser would wait for the body a HEAD answer never has.
 

@@ -24,6 +24,7 @@ from tests.support.metrics import series_names, total
 
 REQUESTS = 100_000
 LUA = Path(__file__).with_name("random_requests.lua")
+CONNECTIONS = 16
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "BREW", "X"]
 SAMPLE_URLS = [
     "/api/v1/repos/o{n}/r{n}/queue",
@@ -42,7 +43,7 @@ def _series(text: str) -> set[tuple[str, tuple[tuple[str, str], ...]]]:
 def _wrk(url: str, requests: int, seed: int) -> str:
     """Run wrk until its thread reports `requests` answers; its whole output."""
     with subprocess.Popen(
-        ["wrk", "-t1", "-c16", "-d120s", "--timeout", "10s", "-s", str(LUA), url],
+        ["wrk", "-t1", f"-c{CONNECTIONS}", "-d120s", "--timeout", "10s", "-s", str(LUA), url],
         env={**os.environ, "MQ_REQUESTS_PER_THREAD": str(requests), "MQ_SEED": str(seed)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -75,7 +76,10 @@ def test_100k_random_urls_and_methods_add_no_series(start_web: StartWeb, sqlite_
     match = re.search(r"MQ answered=(\d+) server_errors=(\d+) socket_errors=(\d+)", output)
     assert match, output
     answered, server_errors, socket_errors = map(int, match.groups())
-    assert (answered, server_errors, socket_errors) == (REQUESTS, 0, 0), output
+    # wrk.thread:stop() ends the thread's loop, but answers already read in the same turn
+    # still reach response(): up to one more per connection.
+    assert REQUESTS <= answered <= REQUESTS + CONNECTIONS, output
+    assert (server_errors, socket_errors) == (0, 0), output
 
     after = httpx.get(web.url + "/debug/metrics", timeout=10).text
     added = _series(after) - _series(before)
