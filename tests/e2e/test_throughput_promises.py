@@ -5,7 +5,8 @@ PostgreSQL, Redis, and the fake GitHub as a server whose scripted CI reports by 
   the one behind it, everything lands, and the failure is counted as flaky;
 - an urgent pull request (the priority label from someone who may command the queue)
   lands next; the same label from a read-only user changes nothing;
-- a freeze lands nothing until it ends, then the queue lands by itself.
+- a freeze lands nothing until it ends, then the queue lands by itself; a freeze of
+  another base branch holds nothing on main.
 """
 
 from __future__ import annotations
@@ -208,3 +209,16 @@ def test_a_freeze_lands_nothing_until_it_ends(world: World) -> None:
     entry = world.entries()[number]
     assert entry.finished_at is not None and entry.finished_at >= until
     assert world.api("GET").json()["frozen"] is False
+
+
+def test_a_freeze_of_another_base_branch_lets_main_land(world: World) -> None:
+    s = world.s
+    s.fake.control("set_ci", full_name=s.full_name, branches=["feature-*"], ci_delay=0.5)
+    number = s.open_pull()
+    wait_for(lambda: world.api("GET").status_code == 200, what="repository known")
+    frozen = world.api("PUT", "/freeze", json={"reason": "release 2.0", "branch": "release"})
+    assert frozen.status_code == 200, frozen.text
+    assert (frozen.json()["frozen"], frozen.json()["freeze_branch"]) == (True, "release")
+    s.add_label(number)
+    wait_for(lambda: world.landed([number]), timeout=30, what="landed on main")
+    assert world.api("GET").json()["freeze_branch"] == "release"
