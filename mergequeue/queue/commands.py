@@ -92,11 +92,7 @@ def check_priority(value: object) -> Priority:
 
 
 async def _pull_request(session: AsyncSession, repository: Repository, number: int) -> PullRequest:
-    pr = await session.scalar(
-        select(PullRequest).where(
-            PullRequest.repository_id == repository.id, PullRequest.number == number
-        )
-    )
+    pr = await _known_pull_request(session, repository, number)
     if pr is None:
         # Not seen in a webhook yet: the queue's evaluation reads the rest from GitHub.
         pr = PullRequest(
@@ -118,6 +114,22 @@ async def live_entry(session: AsyncSession, pull_request_id: int) -> QueueEntry 
             QueueEntry.state == QueueEntryState.QUEUED,
         )
     )
+
+
+async def _known_pull_request(
+    session: AsyncSession, repository: Repository, number: int
+) -> PullRequest | None:
+    return await session.scalar(
+        select(PullRequest).where(
+            PullRequest.repository_id == repository.id, PullRequest.number == number
+        )
+    )
+
+
+async def _queued(session: AsyncSession, repository: Repository, number: int) -> QueueEntry | None:
+    """The live entry of pull request `number`, if the queue knows one."""
+    pr = await _known_pull_request(session, repository, number)
+    return None if pr is None else await live_entry(session, pr.id)
 
 
 async def enqueue(
@@ -173,12 +185,7 @@ async def dequeue(
 ) -> QueueEntry:
     """Take a pull request out of the queue; `remove_label` also takes the queue label off
     it on GitHub (through the outbox), so a labelled pull request is always a queued one."""
-    pr = await session.scalar(
-        select(PullRequest).where(
-            PullRequest.repository_id == repository.id, PullRequest.number == number
-        )
-    )
-    entry = None if pr is None else await live_entry(session, pr.id)
+    entry = await _queued(session, repository, number)
     if entry is None:
         raise NotQueued(f"pull request #{number} is not queued")
     finish(entry, QueueEntryState.DEQUEUED, reason)
@@ -197,12 +204,7 @@ async def leave_closed(
     *, session: AsyncSession, repository: Repository, number: int, merged: bool
 ) -> None:
     """A pull request closed or merged on GitHub leaves the queue."""
-    pr = await session.scalar(
-        select(PullRequest).where(
-            PullRequest.repository_id == repository.id, PullRequest.number == number
-        )
-    )
-    entry = None if pr is None else await live_entry(session, pr.id)
+    entry = await _queued(session, repository, number)
     if entry is None:
         return
     if merged:
@@ -235,12 +237,7 @@ async def set_priority(
     *, session: AsyncSession, repository: Repository, number: int, priority: Priority
 ) -> QueueEntry:
     """Change a queued pull request's priority; `NotQueued` when it is not queued."""
-    pr = await session.scalar(
-        select(PullRequest).where(
-            PullRequest.repository_id == repository.id, PullRequest.number == number
-        )
-    )
-    entry = None if pr is None else await live_entry(session, pr.id)
+    entry = await _queued(session, repository, number)
     if entry is None:
         raise NotQueued(f"pull request #{number} is not queued")
     entry.priority = priority.level
@@ -252,11 +249,7 @@ async def entry_status(
     *, session: AsyncSession, repository: Repository, number: int
 ) -> PullQueueStatus | None:
     """The queue status of one pull request; None when the queue has never seen it."""
-    pr = await session.scalar(
-        select(PullRequest).where(
-            PullRequest.repository_id == repository.id, PullRequest.number == number
-        )
-    )
+    pr = await _known_pull_request(session, repository, number)
     if pr is None:
         return None
     entry = await live_entry(session, pr.id)
