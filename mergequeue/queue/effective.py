@@ -61,9 +61,12 @@ class EffectiveSettings:
     def frozen(self, now: datetime, base_ref: str | None = None) -> str | None:
         """Why nothing lands on `base_ref` now (None: on some base branch); None when
         nothing stops it."""
-        return _on_branch(
-            frozen_at(self.frozen_reason, self.frozen_from, self.frozen_until, now),
+        return frozen_at(
+            self.frozen_reason,
+            self.frozen_from,
+            self.frozen_until,
             self.frozen_branch,
+            now,
             base_ref,
         )
 
@@ -99,33 +102,35 @@ class EffectiveSettings:
 
 
 def frozen_at(
-    reason: str | None, start: datetime | None, end: datetime | None, now: datetime
+    reason: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    branch: str | None,
+    now: datetime,
+    base_ref: str | None = None,
 ) -> str | None:
     """The freeze's reason when it holds at `now` (from `start`, None: already, until `end`,
-    None: until lifted); None when nothing stops landing then."""
+    None: until lifted) on `base_ref` (None: on any base branch) given the branch it holds
+    (None: every one); None when nothing stops landing there then."""
     if reason is None:
         return None
     if start is not None and now < start:
         return None
     if end is not None and now >= end:
         return None
+    if branch is not None and base_ref is not None and base_ref != branch:
+        return None
     return reason
 
 
-def _on_branch(reason: str | None, frozen_branch: str | None, base_ref: str | None) -> str | None:
-    if reason is None or frozen_branch is None or base_ref is None:
-        return reason
-    return reason if base_ref == frozen_branch else None
-
-
-def repository_frozen(
-    repository: Repository, now: datetime, base_ref: str | None = None
-) -> str | None:
+def repository_frozen(repository: Repository, now: datetime) -> str | None:
     """`EffectiveSettings.frozen` for readers that need no other setting (the dashboard)."""
-    return _on_branch(
-        frozen_at(repository.frozen_reason, repository.frozen_from, repository.frozen_until, now),
+    return frozen_at(
+        repository.frozen_reason,
+        repository.frozen_from,
+        repository.frozen_until,
         repository.frozen_branch,
-        base_ref,
+        now,
     )
 
 
