@@ -259,16 +259,6 @@ def plan(
     for index, (build, verdict) in enumerate(zip(chain, verdicts, strict=True)):
         if verdict.all_passed:
             continue
-        if build.id in failing:
-            # Everything ahead passed: the failure is its own. What follows was built
-            # without it and stays.
-            actions.extend(_failed(build, verdict, chain[:index], config))
-            actions.append(Drop(build.id, ", ".join(verdict.failed), "failed", verdict.failed))
-            if index > 0 and config.lands:
-                last = chain[index - 1]
-                assert last.sha is not None
-                actions.append(Land(last.id, last.sha))
-            return Plan(tuple(actions), None)
         timed_out = not verdict.failed and now - build.started_at > config.ci_timeout
         if verdict.failed and build.retries < config.flaky_retries:
             # Only what failed runs again; the build waits for it like for any check.
@@ -291,8 +281,10 @@ def plan(
             outcome = "failed" if verdict.failed else "timed_out"
             why = ", ".join(verdict.failed) or "timed out"
             actions.append(Drop(build.id, why, outcome, verdict.failed))
-            for behind in chain[index + 1 :]:
-                actions.append(Drop(behind.id, f"a build ahead of it ({build.branch}) failed"))
+            if build.id not in failing:
+                # A build that stepped aside has nothing made on it: what follows stays.
+                for behind in chain[index + 1 :]:
+                    actions.append(Drop(behind.id, f"a build ahead of it ({build.branch}) failed"))
             # What passed ahead of the failure lands; the rest is planned afresh.
             if index > 0 and config.lands:
                 last = chain[index - 1]
