@@ -60,7 +60,6 @@ async def evaluate(
         merge_method=settings.merge_method.value,
         ci_timeout=settings.ci_timeout,
         paused=settings.paused,
-        frozen=settings.frozen(clock()),
     )
     await notices.send(store=store, github=github, repository_id=repository.id, clock=clock)
     if settings.mode != QueueMode.PARALLEL:
@@ -110,6 +109,7 @@ async def evaluate(
                 entry.base_ref = pull.base_ref
                 changed = True
                 continue
+            # A freeze may hold one base branch: each head is judged by its own.
             on_base = replace(config, frozen=settings.frozen(clock(), entry.base_ref))
             actions = decide(entry_snapshot(entry, number), pull, on_base, clock())
             changed |= await executor.run(entry, number, actions)
